@@ -1,0 +1,86 @@
+"""Écoute's application factory."""
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app import queue
+from app.cli import register_commands
+from app.extensions import babel, csrf, db, login_manager, migrate
+from app.i18n import select_locale
+from app.lines import load_lines
+from app.menus import load_menus
+from app.telephony import TwilioGateway
+from config import CONFIGS, INSTANCE, ROOT, BaseConfig, instance_secret
+
+log = logging.getLogger(__name__)
+
+
+def _load_config(app: Flask, config: str | type[BaseConfig]) -> None:
+    app.config.from_object(CONFIGS[config] if isinstance(config, str) else config)
+    # CONTRACT §2 defaults: a random secret and a local Twilio token under instance/.
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret("secret_key")
+    if not app.config.get("TWILIO_AUTH_TOKEN"):
+        app.config["TWILIO_AUTH_TOKEN"] = instance_secret("twilio_local_token")
+        app.config["TWILIO_LOCAL_TOKEN"] = True
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):  # Heroku-style URLs
+        uri = "postgresql://" + uri.removeprefix("postgres://")
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("sqlite:///"):
+        INSTANCE.mkdir(parents=True, exist_ok=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the web processes read while one writes; foreign keys are off by
+    # default in SQLite.
+    if type(connection).__module__ == "sqlite3":
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api.views import bp as api_bp
+    from app.auth.views import bp as auth_bp
+    from app.tickets.views import bp as tickets_bp
+    from ivr.views import bp as ivr_bp
+    from recordings.views import bp as recordings_bp
+
+    for blueprint in (auth_bp, tickets_bp, api_bp):
+        app.register_blueprint(blueprint)
+    # Twilio signs its requests instead of carrying a CSRF token.
+    for blueprint in (ivr_bp, recordings_bp):
+        csrf.exempt(blueprint)
+        app.register_blueprint(blueprint)
+
+
+def create_app(config: str | type[BaseConfig] = "production") -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE))
+    _load_config(app, config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    queue.init_app(app)
+    app.extensions["twilio"] = TwilioGateway.from_app(app)
+    # Lines and menus are read once here: a malformed file stops start-up with
+    # an error naming the file and the line.
+    lines = load_lines(app.config["LINES_FILE"], app.config["DEFAULT_REGION"])
+    app.extensions["lines"] = lines
+    app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
+
+    _register_blueprints(app)
+    register_commands(app)
+    return app

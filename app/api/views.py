@@ -1,0 +1,261 @@
+"""JSON API: tickets, caller history (CONTRACT §6)."""
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from app.api import openapi
+from app.api.auth import api_login_required
+from app.api.errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_error,
+    handle_unexpected,
+)
+from app.extensions import csrf, db
+from app.lines import current_lines
+from app.menus import menu_for
+from app.models import Caller, Message, Recording, Role, Ticket, TicketStatus, User
+from app.phone import to_e164
+from app.references import InvalidReference, parse_reference
+from app.serializers import ticket_detail_json, ticket_json
+from app.services.callers import caller_for, history_for
+from app.services.followups import commit_and_dispatch
+from app.services.tickets import (
+    TicketChange,
+    TicketChangeError,
+    change_ticket,
+    open_ticket,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+# Bearer-token clients carry no CSRF token; session users are checked in api.auth.
+csrf.exempt(bp)
+bp.register_error_handler(ApiError, handle_api_error)
+bp.register_error_handler(HTTPException, handle_http_error)
+bp.register_error_handler(Exception, handle_unexpected)
+
+MAX_DESCRIPTION = 5000
+MAX_NOTE = 2000
+API_CHANNELS = ("web", "counter", "email", "phone")
+
+
+def _phone(value: Any, field: str = "phone") -> str:
+    phone = to_e164(
+        value if isinstance(value, str) else None, current_app.config["DEFAULT_REGION"]
+    )
+    if phone is None:
+        raise ApiError(400, "invalid_phone", f"'{field}' is not a phone number")
+    return phone
+
+
+def _known_categories() -> set[str]:
+    keys: set[str] = set()
+    for line in current_lines().lines:
+        keys.update(key for key, _ in menu_for(line).categories_for(line))
+    return keys
+
+
+def _category(value: Any) -> str:
+    if not isinstance(value, str) or value not in _known_categories():
+        known = ", ".join(sorted(_known_categories()))
+        raise ApiError(400, "invalid_category", f"'category' must be one of: {known}")
+    return value
+
+
+def _ticket_or_404(reference: str) -> Ticket:
+    try:
+        compact = parse_reference(reference)
+    except InvalidReference as error:
+        raise ApiError(400, "invalid_reference", str(error)) from None
+    ticket = db.session.scalar(select(Ticket).filter_by(reference=compact))
+    if ticket is None:
+        raise ApiError(404, "not_found", f"no ticket {reference}")
+    return ticket
+
+
+def _json_body(allowed: set[str]) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(
+            400, "unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}"
+        )
+    return body
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(
+            400, "invalid_parameter", f"'{name}' must be a number from {low} to {high}"
+        )
+    return int(raw)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    return jsonify(openapi.document())
+
+
+@bp.get("/tickets")
+@api_login_required()
+def list_tickets() -> Response:
+    query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    if request.args.get("phone"):
+        query = query.join(Caller).where(
+            Caller.phone_e164 == _phone(request.args["phone"])
+        )
+    status = request.args.get("status")
+    if status:
+        if status not in TicketStatus.__members__.values():
+            raise ApiError(400, "invalid_status", f"unknown status '{status[:40]}'")
+        query = query.where(Ticket.status == status)
+    if request.args.get("line"):
+        query = query.where(Ticket.line == _phone(request.args["line"], "line"))
+    if request.args.get("category"):
+        query = query.where(Ticket.category == request.args["category"][:64])
+    limit = _int_arg("limit", current_app.config["API_PAGE_LIMIT"], 1, 500)
+    offset = _int_arg("offset", 0, 0, 10**7)
+    tickets = db.session.scalars(query.limit(limit).offset(offset))
+    return jsonify({"tickets": [ticket_json(ticket) for ticket in tickets]})
+
+
+def _detail(ticket: Ticket) -> dict[str, Any]:
+    recordings = db.session.scalars(
+        select(Recording).filter_by(ticket_id=ticket.id).order_by(Recording.id)
+    )
+    messages = db.session.scalars(
+        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+    )
+    return ticket_detail_json(ticket, list(recordings), list(messages))
+
+
+@bp.get("/tickets/<reference>")
+@api_login_required()
+def get_ticket(reference: str) -> Response:
+    return jsonify(_detail(_ticket_or_404(reference)))
+
+
+@bp.post("/tickets")
+@api_login_required()
+def create_ticket() -> tuple[Response, int]:
+    body = _json_body(
+        {"phone", "channel", "category", "description", "line", "language"}
+    )
+    phone = _phone(body.get("phone"))
+    channel = body.get("channel")
+    if channel not in API_CHANNELS:
+        raise ApiError(
+            400,
+            "invalid_channel",
+            f"'channel' must be one of: {', '.join(API_CHANNELS)}",
+        )
+    category = _category(body.get("category"))
+    description = body.get("description")
+    if description is not None and (
+        not isinstance(description, str) or len(description) > MAX_DESCRIPTION
+    ):
+        raise ApiError(
+            400,
+            "invalid_description",
+            f"'description' must be text of at most {MAX_DESCRIPTION} characters",
+        )
+    lines = current_lines()
+    line = lines.lines[0]
+    if body.get("line") is not None:
+        number = _phone(body.get("line"), "line")
+        if number not in lines.by_number:
+            raise ApiError(
+                400, "invalid_line", f"{number} is not one of the centre's lines"
+            )
+        line = lines.by_number[number]
+    language = body.get("language", line.language)
+    if language not in ("fr", "en"):
+        raise ApiError(400, "invalid_language", "'language' must be fr or en")
+    ticket = open_ticket(
+        caller_for(phone),
+        channel,
+        category,
+        description.strip() if description else None,
+        line.number,
+        language,
+        g.api_user,
+    )
+    commit_and_dispatch()
+    return jsonify(_detail(ticket)), 201
+
+
+def _assignee(value: Any, actor: User) -> User | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(
+            400, "invalid_assignee", "'assignee' must be a staff e-mail or null"
+        )
+    user = db.session.scalar(select(User).filter_by(email=value.strip().lower()))
+    if user is None or not user.active:
+        raise ApiError(
+            400, "invalid_assignee", f"no active staff member '{value[:254]}'"
+        )
+    if actor.role == Role.AGENT and user.id != actor.id:
+        raise ApiError(403, "forbidden", "agents may only assign tickets to themselves")
+    return user
+
+
+@bp.patch("/tickets/<reference>")
+@api_login_required()
+def update_ticket(reference: str) -> Response:
+    ticket = _ticket_or_404(reference)
+    body = _json_body({"status", "assignee", "category", "note"})
+    if not body:
+        raise ApiError(
+            400, "nothing_to_change", "send status, assignee, category or note"
+        )
+    change = TicketChange()
+    if "status" in body:
+        if body["status"] not in TicketStatus.__members__.values():
+            raise ApiError(400, "invalid_status", "unknown status")
+        change.status = body["status"]
+    if "assignee" in body:
+        change.assignee = _assignee(body["assignee"], g.api_user)
+        change.unassign = body["assignee"] is None
+    if "category" in body:
+        change.category = _category(body["category"])
+    if "note" in body:
+        note = body["note"]
+        if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:
+            raise ApiError(
+                400,
+                "invalid_note",
+                f"'note' must be text of 1 to {MAX_NOTE} characters",
+            )
+        change.note = note.strip()
+    try:
+        change_ticket(ticket, change, g.api_user)
+    except TicketChangeError as error:
+        raise ApiError(409, error.code, str(error)) from None
+    commit_and_dispatch()
+    return jsonify(_detail(ticket))
+
+
+@bp.get("/callers/<path:phone>/history")
+@api_login_required()
+def caller_history(phone: str) -> Response:
+    number = _phone(phone)
+    history = history_for(number)
+    if history is None:
+        # Nobody by that number yet: an empty history is still a screen-pop.
+        history = {
+            "caller": {"phone": number, "name": None, "language": None},
+            "tickets": [],
+            "calls": [],
+            "messages": [],
+        }
+    return jsonify(history)

@@ -1,0 +1,1 @@
+"""Staff sign-in: Flask-Login sessions, lock-out after repeated failures."""

@@ -1,0 +1,141 @@
+"""Command line of CONTRACT §5: users, worker, simulate-call (and demo seeding)."""
+
+import secrets
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from redis import Redis
+from rq import Worker
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiToken, Role, User
+from app.models.users import hash_token
+from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
+
+users = AppGroup("users", help="Manage staff accounts.")
+
+DEMO_USERS = (
+    ("admin@ecoute.local", Role.ADMIN, "Admin Écoute"),
+    ("superviseur@ecoute.local", Role.SUPERVISOR, "Awa Superviseure"),
+    ("agent@ecoute.local", Role.AGENT, "Koffi Agent"),
+)
+DEMO_PASSWORD = "ecoute-demo"  # noqa: S105 - printed for the local demo only
+
+
+def _user(email: str) -> User:
+    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    return user
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default=None)
+def create_user(email: str, role: str, password: str, name: str | None) -> None:
+    """Add a staff member (agent, supervisor or admin)."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise click.BadParameter("not an e-mail address", param_hint="EMAIL")
+    if len(password) < 8:
+        raise click.BadParameter("at least 8 characters", param_hint="--password")
+    if db.session.scalar(select(User).filter_by(email=email)) is not None:
+        raise click.ClickException(f"{email} already exists")
+    user = User(email=email, role=Role(role), name=name)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"created {role} {email}")
+
+
+@users.command("token")
+@click.argument("email")
+def create_token(email: str) -> None:
+    """Print a new API token for EMAIL (only its hash is kept)."""
+    user = _user(email)
+    token = secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=hash_token(token)))
+    db.session.commit()
+    click.echo(f"API token for {user.email} (shown once):", err=True)
+    click.echo(token)
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo accounts if they are missing (used by `make run`)."""
+    for email, role, name in DEMO_USERS:
+        if db.session.scalar(select(User).filter_by(email=email)) is None:
+            user = User(email=email, role=role, name=name)
+            user.set_password(DEMO_PASSWORD)
+            db.session.add(user)
+    db.session.commit()
+    for email, role, _ in DEMO_USERS:
+        click.echo(f"  {role.value:<11} {email}  /  {DEMO_PASSWORD}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for the app's queues (needs REDIS_URL)."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: jobs already run in-process")
+    # The work horse forks per job: it must not inherit the parent's connections.
+    db.engine.dispose()
+    connection = Redis.from_url(url)
+    rq_worker = Worker(list(current_app.config["RQ_QUEUES"]), connection=connection)
+    rq_worker.work(burst=burst, with_scheduler=True)
+
+
+@click.command("simulate-call")
+@click.option(
+    "--from", "from_", required=True, help="The caller's number (any format)."
+)
+@click.option("--to", default=None, help="The line called (default: the first line).")
+@click.option(
+    "--press", default=None, help="Keys, one group per menu: 1,1 or 2,12345678"
+)
+@click.option(
+    "--say", multiple=True, help="Words said at the first menus (repeatable)."
+)
+@click.option(
+    "--url",
+    default=None,
+    help="A running app to call (default: an in-process client on the same database).",
+)
+def simulate_call(
+    from_: str, to: str | None, press: str | None, say: tuple[str, ...], url: str | None
+) -> None:
+    """Play a whole call through the IVR without Twilio; print what the caller hears."""
+    app: Flask = current_app._get_current_object()
+    lines = app.extensions["lines"]
+    to_number = to or lines.lines[0].number
+    public = app.config.get("PUBLIC_BASE_URL")
+    transport = HttpTransport(url) if url else InProcessTransport(app)
+    base = public or (url.rstrip("/") if url else "http://localhost")
+    simulator = CallSimulator(
+        transport,
+        app.config["TWILIO_AUTH_TOKEN"],
+        base,
+        from_,
+        to_number,
+        parse_inputs(press, say),
+        account_sid=app.config.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
+        echo=click.echo,
+    )
+    heard = simulator.run()
+    if heard.reference:
+        click.echo(f"Ticket: GET /api/tickets/{heard.reference}")
+    sys.stdout.flush()
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(worker)
+    app.cli.add_command(simulate_call)

@@ -1,0 +1,14 @@
+"""Which language the staff pages speak: the user's pick, else the browser's."""
+
+from flask import current_app, request, session
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        return chosen
+    if session.get("lang") in languages:
+        return session["lang"]
+    return request.accept_languages.best_match(languages) or languages[0]

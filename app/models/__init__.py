@@ -1,0 +1,21 @@
+"""Every table of Écoute, imported here so Alembic and the app see them all."""
+
+from app.models.callers import Caller
+from app.models.calls import Call
+from app.models.messages import Message
+from app.models.recordings import Recording
+from app.models.tickets import Ticket, TicketEvent, TicketStatus
+from app.models.users import ApiToken, Role, User
+
+__all__ = [
+    "ApiToken",
+    "Call",
+    "Caller",
+    "Message",
+    "Recording",
+    "Role",
+    "Ticket",
+    "TicketEvent",
+    "TicketStatus",
+    "User",
+]

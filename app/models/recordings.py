@@ -1,0 +1,31 @@
+"""Recordings Twilio made of voicemails and agent calls, keyed by RecordingSid."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.calls import Call
+from app.models.types import UTCDateTime, utcnow
+
+
+class Recording(db.Model):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # Twilio's RecordingStatus: in-progress, completed, absent, failed.
+    status: Mapped[str] = mapped_column(String(16), default="in-progress")
+    purpose: Mapped[str] = mapped_column(String(16), default="voicemail")
+    duration: Mapped[int | None] = mapped_column(Integer)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(32))
+    media_url: Mapped[str | None] = mapped_column(String(500))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    call: Mapped[Call | None] = relationship()

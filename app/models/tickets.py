@@ -1,0 +1,111 @@
+"""Tickets (complaints, requests, callbacks) and their audit history."""
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.callers import Caller
+from app.models.calls import Call
+from app.models.types import UTCDateTime, utcnow
+from app.models.users import User
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+# A closed ticket can only be reopened; everything else may move freely, since a
+# centre's real work does not follow a strict line (a request resolved at once).
+ALLOWED_FROM_CLOSED = {TicketStatus.REOPENED}
+
+KINDS = ("complaint", "request", "callback")
+CHANNELS = ("phone", "sms", "web", "counter", "email")
+
+ticket_calls = Table(
+    "ticket_calls",
+    db.metadata,
+    Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("call_id", ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Ticket(db.Model):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(8), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="complaint")
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.NEW.value)
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="phone")
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"), index=True)
+    line: Mapped[str | None] = mapped_column(String(32), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    description: Mapped[str | None] = mapped_column(Text)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The call that created the ticket: one ticket per call at most, which is what
+    # makes voicemail, recording and hang-up callbacks idempotent in any order.
+    origin_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    caller: Mapped[Caller | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    calls: Mapped[list[Call]] = relationship(
+        secondary=ticket_calls, order_by=Call.started_at
+    )
+    events: Mapped[list["TicketEvent"]] = relationship(
+        back_populates="ticket",
+        order_by="TicketEvent.id",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def display_reference(self) -> str:
+        return f"{self.reference[:4]}-{self.reference[4:]}"
+
+    @property
+    def phone(self) -> str | None:
+        return self.caller.phone_e164 if self.caller else None
+
+    def can_move_to(self, status: str) -> bool:
+        if status not in TicketStatus.__members__.values() or status == self.status:
+            return False
+        return self.status != TicketStatus.CLOSED or status in ALLOWED_FROM_CLOSED
+
+    def record(self, action: str, actor: str, **detail: Any) -> "TicketEvent":
+        """Append an event to the history and touch updated_at."""
+        event = TicketEvent(action=action, actor=actor, detail=detail or None)
+        self.events.append(event)
+        self.updated_at = event.at = utcnow()
+        return event
+
+
+class TicketEvent(db.Model):
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who: a staff e-mail, "caller" or "system"; kept as text so the history
+    # survives the account being deleted.
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")

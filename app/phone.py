@@ -1,0 +1,34 @@
+"""Phone numbers: normalised once, at the boundary, to E.164."""
+
+import re
+
+import phonenumbers
+
+# Benin moved to ten-digit numbers in November 2024 by putting "01" in front of
+# every eight-digit number; staff at a counter still type the old form.
+_BENIN_CODE = 229
+_OLD_BENIN_LENGTH = 8
+
+
+def to_e164(raw: str | None, region: str = "BJ") -> str | None:
+    """The E.164 form of `raw`, or None when it is no usable phone number.
+
+    None covers withheld callers ("anonymous"), softphone legs ("client:alice"),
+    SIP URIs, empty and too-short values: callers keep the raw value elsewhere.
+    """
+    text = (raw or "").strip()
+    if not text or len(text) > 32 or not re.fullmatch(r"[0-9+()\-. /]+", text):
+        return None
+    try:
+        number = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code == _BENIN_CODE:
+        national = phonenumbers.national_significant_number(number)
+        if len(national) == _OLD_BENIN_LENGTH:
+            number = phonenumbers.parse(f"+22901{national}")
+    # "Possible" (right length for the country) rather than "valid": test numbers
+    # and freshly allocated ranges must not lose a caller their SMS.
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

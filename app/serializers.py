@@ -1,0 +1,94 @@
+"""The JSON shapes of CONTRACT §6, shared by the API and the screen-pop."""
+
+from datetime import datetime
+from typing import Any
+
+from app.models import Call, Caller, Message, Recording, Ticket, TicketEvent
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def caller_json(caller: Caller) -> dict[str, Any]:
+    return {
+        "phone": caller.phone_e164,
+        "name": caller.name,
+        "language": caller.language,
+    }
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "reference": ticket.display_reference,
+        "status": ticket.status,
+        "kind": ticket.kind,
+        "category": ticket.category,
+        "channel": ticket.channel,
+        "phone": ticket.phone,
+        "line": ticket.line,
+        "language": ticket.language,
+        "description": ticket.description,
+        "assignee": ticket.assignee.email if ticket.assignee else None,
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+    }
+
+
+def event_json(event: TicketEvent) -> dict[str, Any]:
+    return {
+        "at": iso(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "detail": event.detail or {},
+    }
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    return {
+        "call_sid": call.call_sid,
+        "status": call.status,
+        "from": call.caller.phone_e164 if call.caller else call.from_raw,
+        "line": call.line,
+        "direction": call.direction,
+        "started_at": iso(call.started_at),
+        "ended_at": iso(call.ended_at),
+        "duration": call.duration,
+    }
+
+
+def recording_json(recording: Recording) -> dict[str, Any]:
+    return {
+        "id": recording.id,
+        "recording_sid": recording.recording_sid,
+        "call_sid": recording.call.call_sid if recording.call else None,
+        "purpose": recording.purpose,
+        "duration": recording.duration,
+        "status": recording.status,
+        "created_at": iso(recording.created_at),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "message_sid": message.message_sid,
+        "direction": message.direction,
+        "status": message.status,
+        "to": message.to_number,
+        "body": message.body,
+        "error_code": message.error_code,
+        "created_at": iso(message.created_at),
+    }
+
+
+def ticket_detail_json(
+    ticket: Ticket, recordings: list[Recording], messages: list[Message]
+) -> dict[str, Any]:
+    return {
+        **ticket_json(ticket),
+        "events": [event_json(event) for event in ticket.events],
+        "calls": [call_json(call) for call in ticket.calls],
+        "recordings": [recording_json(recording) for recording in recordings],
+        "messages": [message_json(message) for message in messages],
+    }

@@ -1,0 +1,1 @@
+"""Use cases shared by the webhooks, the API and the jobs; views stay thin."""

@@ -1,0 +1,54 @@
+"""Callers and their history (the screen-pop)."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Call, Caller, Message, Ticket
+from app.serializers import call_json, caller_json, message_json, ticket_json
+
+
+def caller_for(phone_e164: str | None) -> Caller | None:
+    """The caller with this number, created on first contact; None without a number."""
+    if not phone_e164:
+        return None
+    caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
+    if caller is not None:
+        return caller
+    caller = Caller(phone_e164=phone_e164)
+    # Two webhooks of one new caller may race: the loser reads the winner's row.
+    try:
+        with db.session.begin_nested():
+            db.session.add(caller)
+    except IntegrityError:
+        caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
+    return caller
+
+
+def history_for(phone_e164: str) -> dict[str, Any] | None:
+    caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
+    if caller is None:
+        return None
+    tickets = db.session.scalars(
+        select(Ticket).filter_by(caller_id=caller.id).order_by(Ticket.created_at.desc())
+    )
+    calls = db.session.scalars(
+        select(Call)
+        .filter_by(caller_id=caller.id)
+        .order_by(Call.started_at.desc())
+        .limit(50)
+    )
+    messages = db.session.scalars(
+        select(Message)
+        .filter_by(caller_id=caller.id)
+        .order_by(Message.created_at.desc())
+        .limit(50)
+    )
+    return {
+        "caller": caller_json(caller),
+        "tickets": [ticket_json(ticket) for ticket in tickets],
+        "calls": [call_json(call) for call in calls],
+        "messages": [message_json(message) for message in messages],
+    }

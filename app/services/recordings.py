@@ -1,0 +1,80 @@
+"""Recordings reported by Twilio, attached to their call's ticket in any order."""
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Call, Recording, Ticket
+from app.models.types import utcnow
+
+# A recording's status only moves forward: a late "in-progress" changes nothing.
+_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 <= number < 10**7 else None
+
+
+def recording_for(form: Mapping[str, str], call: Call, purpose: str) -> Recording:
+    sid = (form.get("RecordingSid") or "")[:64]
+    recording = db.session.scalar(select(Recording).filter_by(recording_sid=sid))
+    if recording is None:
+        recording = Recording(recording_sid=sid, call_id=call.id, purpose=purpose)
+        try:
+            with db.session.begin_nested():
+                db.session.add(recording)
+        except IntegrityError:
+            recording = db.session.scalars(
+                select(Recording).filter_by(recording_sid=sid)
+            ).one()
+    status = (form.get("RecordingStatus") or "")[:16]
+    if status in _RANK and _RANK[status] >= _RANK.get(recording.status, 0):
+        recording.status = status
+    for field, key in (
+        ("duration", "RecordingDuration"),
+        ("channels", "RecordingChannels"),
+    ):
+        value = _int(form.get(key))
+        if value is not None:
+            setattr(recording, field, value)
+    url = (form.get("RecordingUrl") or "")[:500]
+    if url.startswith("https://") or url.startswith("http://"):
+        recording.media_url = url
+    recording.source = (form.get("RecordingSource") or recording.source or "")[
+        :32
+    ] or None
+    recording.error_code = (form.get("ErrorCode") or recording.error_code or "")[
+        :16
+    ] or None
+    recording.updated_at = utcnow()
+    return recording
+
+
+def attach(recording: Recording, ticket: Ticket) -> None:
+    """Attach to the ticket once; later deliveries add nothing to the history."""
+    if recording.ticket_id == ticket.id:
+        return
+    recording.ticket_id = ticket.id
+    ticket.record("recording", "system", recording_sid=recording.recording_sid)
+
+
+def note_absent(recording: Recording, ticket: Ticket) -> None:
+    """Twilio heard nothing (16101/16102): say so, so someone calls back."""
+    if any(
+        event.action == "no_message"
+        and (event.detail or {}).get("recording_sid") == recording.recording_sid
+        for event in ticket.events
+    ):
+        return
+    ticket.record(
+        "no_message",
+        "system",
+        recording_sid=recording.recording_sid,
+        text="no message left — call back",
+    )

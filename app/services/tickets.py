@@ -1,0 +1,154 @@
+"""Tickets: opened from calls and other channels, changed by staff, always audited."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Call, Caller, Ticket, TicketStatus, User
+from app.models.types import utcnow
+from app.references import new_reference
+from app.services import followups
+
+# What a call's purpose becomes as a ticket.
+KIND_FOR_PURPOSE = {
+    "complaint": "complaint",
+    "callback": "callback",
+    "agent": "callback",
+}
+
+
+def _insert(ticket: Ticket) -> Ticket:
+    """Add with a fresh random reference, drawing again on the rare collision."""
+    for _ in range(20):
+        ticket.reference = new_reference()
+        if (
+            db.session.scalar(select(Ticket.id).filter_by(reference=ticket.reference))
+            is None
+        ):
+            db.session.add(ticket)
+            db.session.flush()
+            return ticket
+    raise RuntimeError("no free ticket reference after 20 draws")
+
+
+def ticket_for_call(
+    call: Call,
+    purpose: str,
+    category: str | None,
+    language: str,
+    note: str | None = None,
+) -> tuple[Ticket, bool]:
+    """The ticket this call opened, opened now if it has none; (ticket, created).
+
+    Voicemail actions, recording callbacks and hang-ups all end here, in any
+    order and any number of times: the unique origin_call_id keeps it to one.
+    """
+    existing = db.session.scalar(select(Ticket).filter_by(origin_call_id=call.id))
+    if existing is not None:
+        return existing, False
+    kind = KIND_FOR_PURPOSE.get(purpose, "callback")
+    ticket = Ticket(
+        kind=kind,
+        category=category,
+        channel="phone",
+        caller=call.caller,
+        line=call.line,
+        language=language,
+        origin_call_id=call.id,
+        description=note,
+    )
+    try:
+        with db.session.begin_nested():
+            _insert(ticket)
+    except IntegrityError:
+        # Another delivery of the same callback won the race.
+        return db.session.scalars(
+            select(Ticket).filter_by(origin_call_id=call.id)
+        ).one(), False
+    ticket.calls.append(call)
+    ticket.record(
+        "created", "caller", channel="phone", kind=kind, call_sid=call.call_sid
+    )
+    if note:
+        ticket.record("note", "system", text=note)
+    followups.acknowledge(ticket)
+    return ticket, True
+
+
+def link_call(ticket: Ticket, call: Call, reason: str) -> None:
+    if call not in ticket.calls:
+        ticket.calls.append(call)
+        ticket.record("call", "caller", call_sid=call.call_sid, reason=reason)
+
+
+def open_ticket(
+    caller: Caller | None,
+    channel: str,
+    category: str | None,
+    description: str | None,
+    line: str | None,
+    language: str,
+    actor: User,
+) -> Ticket:
+    """A ticket from another channel: a walk-in, an e-mail, the web form."""
+    ticket = _insert(
+        Ticket(
+            kind="request",
+            category=category,
+            channel=channel,
+            caller=caller,
+            line=line,
+            language=language,
+            description=description,
+        )
+    )
+    ticket.record("created", actor.email, channel=channel)
+    followups.acknowledge(ticket)
+    return ticket
+
+
+class TicketChangeError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class TicketChange:
+    status: str | None = None
+    assignee: User | None = None
+    unassign: bool = False
+    category: str | None = None
+    note: str | None = None
+
+
+def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
+    """Apply a staff member's change; every field that moves becomes an event."""
+    if change.status is not None and change.status != ticket.status:
+        if not ticket.can_move_to(change.status):
+            raise TicketChangeError(
+                "invalid_transition",
+                f"a ticket cannot go from '{ticket.status}' to '{change.status}'",
+            )
+        ticket.record("status", actor.email, old=ticket.status, new=change.status)
+        ticket.status = change.status
+        if change.status == TicketStatus.RESOLVED:
+            followups.resolved(ticket, change.note or "")
+    if change.unassign and ticket.assignee_id is not None:
+        ticket.record("assigned", actor.email, old=ticket.assignee.email, new=None)
+        ticket.assignee = None
+    elif change.assignee is not None and change.assignee.id != ticket.assignee_id:
+        old = ticket.assignee.email if ticket.assignee else None
+        ticket.record("assigned", actor.email, old=old, new=change.assignee.email)
+        ticket.assignee = change.assignee
+        if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
+            ticket.record("status", actor.email, old=ticket.status, new="assigned")
+            ticket.status = TicketStatus.ASSIGNED.value
+    if change.category is not None and change.category != ticket.category:
+        ticket.record("category", actor.email, old=ticket.category, new=change.category)
+        ticket.category = change.category
+    if change.note:
+        ticket.record("note", actor.email, text=change.note)
+    ticket.updated_at = utcnow()

@@ -1,0 +1,88 @@
+"""TwilioGateway: every outbound call to Twilio's REST API goes through here."""
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+log = logging.getLogger(__name__)
+
+TWILIO_API = "https://api.twilio.com"
+
+
+class _BaseUrlHttpClient(TwilioHttpClient):
+    """Sends the REST client's requests to TWILIO_API_BASE_URL (a proxy or a mock)."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url[len(TWILIO_API) :]
+        return super().request(method, url, *args, **kwargs)
+
+
+@dataclass
+class SentMessage:
+    sid: str | None
+    status: str
+
+
+class TwilioGateway:
+    def __init__(
+        self,
+        account_sid: str | None,
+        auth_token: str | None,
+        api_base_url: str = TWILIO_API,
+        timeout: float = 15,
+    ) -> None:
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.api_base_url = api_base_url
+        self.timeout = timeout
+        self._client: Client | None = None
+
+    @classmethod
+    def from_app(cls, app: Flask) -> "TwilioGateway":
+        config = app.config
+        # Without an account SID the token is the local signing token only.
+        account = config.get("TWILIO_ACCOUNT_SID")
+        return cls(
+            account,
+            config.get("TWILIO_AUTH_TOKEN") if account else None,
+            config.get("TWILIO_API_BASE_URL") or TWILIO_API,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid and self._auth_token)
+
+    @property
+    def client(self) -> Client:
+        # Built on first use, never at import or start-up.
+        if self._client is None:
+            http_client = None
+            if self.api_base_url.rstrip("/") != TWILIO_API:
+                http_client = _BaseUrlHttpClient(self.api_base_url, self.timeout)
+            else:
+                http_client = TwilioHttpClient(timeout=self.timeout)
+            self._client = Client(
+                self.account_sid, self._auth_token, http_client=http_client
+            )
+        return self._client
+
+    def send_sms(
+        self, to: str, body: str, from_: str, status_callback: str | None = None
+    ) -> SentMessage:
+        """Send one SMS; raises TwilioRestException or a network error on failure."""
+        if not self.configured:
+            # CONTRACT §2: with no account, outgoing SMS are written to the log.
+            log.info("SMS not sent (Twilio not configured) to %s: %s", to, body)
+            return SentMessage(None, "logged")
+        message = self.client.messages.create(
+            to=to, from_=from_, body=body, status_callback=status_callback
+        )
+        return SentMessage(message.sid, message.status or "queued")

@@ -1,0 +1,113 @@
+"""Settings, read from the environment (and `.env`) in the class bodies."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import ClassVar
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("ECOUTE_INSTANCE", ROOT / "instance"))
+
+# Read `.env` before the classes below look at os.environ; real env vars win.
+load_dotenv(ROOT / ".env", override=False)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """An environment variable, with empty strings treated as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def instance_secret(filename: str) -> str:
+    """A random secret kept under instance/, created on first use.
+
+    Used for SECRET_KEY and the local Twilio token when they are not configured, so
+    sessions survive a restart and `simulate-call` can sign what the app checks.
+    """
+    path = INSTANCE / filename
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    # O_EXCL: two processes starting at once must not write two different secrets.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+class BaseConfig:
+    SECRET_KEY = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env(
+        "DATABASE_URL", f"sqlite:///{INSTANCE / 'ecoute.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    REDIS_URL = _env("REDIS_URL")
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
+    TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
+    TWILIO_API_KEY = _env("TWILIO_API_KEY")
+    TWILIO_API_SECRET = _env("TWILIO_API_SECRET")
+    TWILIO_TWIML_APP_SID = _env("TWILIO_TWIML_APP_SID")
+    TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL", "https://api.twilio.com")
+    LINES_FILE = _env("LINES_FILE", str(ROOT / "config" / "lines.yaml"))
+    MENUS_DIR = _env("MENUS_DIR", str(ROOT / "config" / "menus"))
+    DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
+    RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
+    # Webhook bodies are a few kB; 256 kB leaves room for long unicode speech
+    # results while refusing uploads nobody should send.
+    MAX_CONTENT_LENGTH = 256 * 1024
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    BABEL_DEFAULT_LOCALE = "fr"
+    BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
+    LANGUAGES = ("fr", "en")
+    # Jobs run through RQ when REDIS_URL is set, in the request's process otherwise.
+    RQ_QUEUES = ("default",)
+    JOB_TIMEOUT = 120
+    JOB_RETRY_INTERVALS = (10, 30, 120, 600)
+    API_PAGE_LIMIT = 100
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
+
+
+class DevelopmentConfig(BaseConfig):
+    DEBUG = False
+
+
+class TestingConfig(BaseConfig):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"  # noqa: S105 - test-only constant
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
+    REDIS_URL = None
+    PUBLIC_BASE_URL = None
+    TWILIO_ACCOUNT_SID = None
+    TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105 - test-only constant
+    TWILIO_API_KEY = None
+    TWILIO_API_SECRET = None
+    TWILIO_TWIML_APP_SID = None
+    LINES_FILE = str(ROOT / "config" / "lines.yaml")
+    MENUS_DIR = str(ROOT / "config" / "menus")
+    DEFAULT_REGION = "BJ"
+    WTF_CSRF_ENABLED = False
+
+
+class ProductionConfig(BaseConfig):
+    # CONTRACT §2 gives every setting a working default (a secret and a local
+    # Twilio token under instance/), so production starts on a bare machine too;
+    # create_app logs loudly what is running on those defaults.
+    pass
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,321 @@
+"""The IVR as pure functions: (menu, state, input) -> TwiML; no HTTP, no database.
+
+Views pass a `url(endpoint, **params)` function so the TwiML points back at the app;
+the state a call carries between steps (language, attempt, category) travels in
+those URLs' query strings, which Twilio signs with the rest of the request.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from babel.dates import format_date
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from app.lines import Line
+from app.menus import Menu, normalise
+
+UrlFor = Callable[..., str]
+
+# After this many plays without a valid choice the caller is handed on (CONTRACT §3).
+MAX_PLAYS = 3
+GATHER_TIMEOUT = 6  # seconds of silence before Twilio gives up on a key
+REFERENCE_TIMEOUT = 10  # typing eight digits takes longer
+MAX_MESSAGE_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to answer, and what the call now wants if the caller hangs up."""
+
+    twiml: VoiceResponse
+    # "agent", "complaint" or "callback": the call must end with a ticket.
+    intent: str | None = None
+    category: str | None = None
+
+
+def _say(target: VoiceResponse | Gather, menu: Menu, lang: str, text: str) -> None:
+    voice = menu.voices[lang]
+    target.say(text, voice=voice.voice, language=voice.language)
+
+
+def _gather(
+    response: VoiceResponse, menu: Menu, lang: str, action: str, **options: object
+) -> Gather:
+    hints = ", ".join(word for words in menu.keywords[lang].values() for word in words)
+    gather = response.gather(
+        input="dtmf speech",
+        action=action,
+        method="POST",
+        language=menu.voices[lang].language,
+        hints=hints[:500],
+        speech_timeout="auto",
+        **options,
+    )
+    # No input: Twilio falls through to the next verb, so the same action hears
+    # about the silence and can count it as a retry.
+    response.redirect(action, method="POST")
+    return gather
+
+
+def main_menu(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    url: UrlFor,
+    attempt: int = 1,
+    greet: bool = False,
+    notice: str | None = None,
+) -> VoiceResponse:
+    response = VoiceResponse()
+    action = url("ivr.menu", lang=lang, attempt=attempt)
+    gather = _gather(response, menu, lang, action, num_digits=1, timeout=GATHER_TIMEOUT)
+    if notice:
+        _say(gather, menu, lang, menu.say(lang, notice))
+    if greet:
+        _say(gather, menu, lang, menu.say(lang, "welcome", line=line.name))
+    _say(gather, menu, lang, menu.say(lang, "main_menu"))
+    return response
+
+
+def route_main(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    attempt: int,
+    digits: str,
+    speech: str,
+    url: UrlFor,
+    agent: str | None = None,
+) -> Step:
+    """The main menu's answer to one key press, spoken word or silence."""
+    action = menu.option_for(lang, digits, speech)
+    if action == "complaint":
+        return Step(category_menu(menu, line, lang, url))
+    if action == "follow_up":
+        return Step(follow_up_prompt(menu, lang, url))
+    if action == "information":
+        response = VoiceResponse()
+        _say(response, menu, lang, menu.say(lang, "information"))
+        response.redirect(url("ivr.main", lang=lang), method="POST")
+        return Step(response)
+    if action == "agent":
+        return to_agent(menu, lang, url, agent)
+    if action == "other_language":
+        return Step(main_menu(menu, line, menu.other_language(lang), url))
+    if action == "repeat":
+        return Step(main_menu(menu, line, lang, url, attempt))
+    if attempt >= MAX_PLAYS:
+        # Three plays and still no choice: a person should take it from here.
+        return to_agent(menu, lang, url, agent)
+    notice = "invalid_choice" if digits or speech else "no_input"
+    return Step(main_menu(menu, line, lang, url, attempt + 1, notice=notice))
+
+
+def to_agent(menu: Menu, lang: str, url: UrlFor, agent: str | None) -> Step:
+    """Hand the caller to an agent, or take a message when nobody can answer."""
+    response = VoiceResponse()
+    if agent is None:
+        _say(response, menu, lang, menu.say(lang, "agent_unavailable"))
+        _voicemail(response, menu, lang, url, purpose="callback")
+        return Step(response, intent="agent")
+    dial = response.dial(answer_on_bridge=True, timeout=20)
+    dial.client(agent)
+    return Step(response, intent="agent")
+
+
+def closed(menu: Menu, lang: str, url: UrlFor) -> Step:
+    response = VoiceResponse()
+    _say(response, menu, lang, menu.say(lang, "closed"))
+    _voicemail(response, menu, lang, url, purpose="callback")
+    return Step(response, intent="callback")
+
+
+def category_menu(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    url: UrlFor,
+    attempt: int = 1,
+    notice: str | None = None,
+) -> VoiceResponse:
+    response = VoiceResponse()
+    categories = menu.categories_for(line)
+    action = url("ivr.category", lang=lang, attempt=attempt)
+    # One key is enough for up to nine categories; more need the hash key.
+    digits = {"num_digits": 1} if len(categories) <= 9 else {"finish_on_key": "#"}
+    gather = _gather(response, menu, lang, action, timeout=GATHER_TIMEOUT, **digits)
+    if notice:
+        _say(gather, menu, lang, menu.say(lang, notice))
+    _say(gather, menu, lang, menu.say(lang, "category_menu"))
+    for number, (_, labels) in enumerate(categories, start=1):
+        label = labels.get(lang) or next(iter(labels.values()))
+        _say(
+            gather,
+            menu,
+            lang,
+            menu.say(lang, "category_option", label=label, digit=number),
+        )
+    return response
+
+
+def _category_by_speech(
+    categories: tuple[tuple[str, dict[str, str]], ...], lang: str, speech: str
+) -> str | None:
+    said = set(normalise(speech).split())
+    for key, labels in categories:
+        words = {
+            word for word in normalise(labels.get(lang, "")).split() if len(word) >= 5
+        }
+        if said & words:
+            return key
+    return None
+
+
+def route_category(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    attempt: int,
+    digits: str,
+    speech: str,
+    url: UrlFor,
+) -> Step:
+    categories = menu.categories_for(line)
+    if digits == "*":
+        return Step(category_menu(menu, line, lang, url, attempt))
+    chosen = None
+    if digits.isascii() and digits.isdigit() and 1 <= int(digits) <= len(categories):
+        chosen = categories[int(digits) - 1][0]
+    elif not digits and speech:
+        chosen = _category_by_speech(categories, lang, speech)
+    if chosen is None and attempt < MAX_PLAYS:
+        notice = "invalid_choice" if digits or speech else "no_input"
+        return Step(category_menu(menu, line, lang, url, attempt + 1, notice=notice))
+    # Chosen, or three tries without one: take the message anyway, nothing is lost.
+    response = VoiceResponse()
+    _voicemail(response, menu, lang, url, purpose="complaint", category=chosen)
+    return Step(response, intent="complaint", category=chosen)
+
+
+def _voicemail(
+    response: VoiceResponse,
+    menu: Menu,
+    lang: str,
+    url: UrlFor,
+    purpose: str,
+    category: str | None = None,
+    action_endpoint: str = "ivr.voicemail",
+) -> None:
+    """The recording notice, then <Record>, then what happens if nothing was said."""
+    params = {"lang": lang, "purpose": purpose, "category": category}
+    action = url(action_endpoint, **params)
+    _say(response, menu, lang, menu.say(lang, "recording_notice"))
+    _say(response, menu, lang, menu.say(lang, "record_instructions"))
+    response.record(
+        action=action,
+        method="POST",
+        timeout=5,
+        finish_on_key="#",
+        max_length=MAX_MESSAGE_SECONDS,
+        play_beep=True,
+        recording_status_callback=url("recordings.callback", **params),
+        recording_status_callback_method="POST",
+        recording_status_callback_event="completed absent",
+    )
+    # Twilio skips the action when it heard nothing and goes on to the next verb:
+    # the same action then files the ticket without a recording.
+    response.redirect(action, method="POST")
+
+
+def voicemail(
+    menu: Menu, lang: str, url: UrlFor, purpose: str, category: str | None = None
+) -> VoiceResponse:
+    response = VoiceResponse()
+    _voicemail(response, menu, lang, url, purpose, category)
+    return response
+
+
+def spoken_reference(reference: str) -> str:
+    """'1 2 3 4, 5 6 7 8': digit by digit, with a pause between the halves."""
+    return f"{' '.join(reference[:4])}, {' '.join(reference[4:])}"
+
+
+def reference_announcement(
+    menu: Menu, lang: str, reference: str, by_sms: bool, recorded: bool = True
+) -> VoiceResponse:
+    response = VoiceResponse()
+    if not recorded:
+        _say(response, menu, lang, menu.say(lang, "no_message"))
+    spoken = f"{menu.say(lang, 'reference_intro')} {spoken_reference(reference)}."
+    # Said twice: callers write it down the second time.
+    _say(response, menu, lang, spoken)
+    _say(response, menu, lang, spoken)
+    if by_sms:
+        _say(response, menu, lang, menu.say(lang, "reference_sms"))
+    _say(response, menu, lang, menu.say(lang, "goodbye"))
+    response.hangup()
+    return response
+
+
+def follow_up_prompt(
+    menu: Menu, lang: str, url: UrlFor, attempt: int = 1, notice: str | None = None
+) -> VoiceResponse:
+    response = VoiceResponse()
+    action = url("ivr.follow_up", lang=lang, attempt=attempt)
+    gather = _gather(
+        response, menu, lang, action, finish_on_key="#", timeout=REFERENCE_TIMEOUT
+    )
+    if notice:
+        _say(gather, menu, lang, menu.say(lang, notice))
+    _say(gather, menu, lang, menu.say(lang, "follow_up_prompt"))
+    return response
+
+
+def follow_up_retry(
+    menu: Menu, line: Line, lang: str, attempt: int, notice: str, url: UrlFor
+) -> VoiceResponse:
+    """Ask for the reference again, or go back to the main menu after three tries."""
+    if attempt >= MAX_PLAYS:
+        return main_menu(menu, line, lang, url, notice=notice)
+    return follow_up_prompt(menu, lang, url, attempt + 1, notice=notice)
+
+
+def status_report(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    reference: str,
+    status: str,
+    updated_at: datetime,
+    url: UrlFor,
+) -> VoiceResponse:
+    response = VoiceResponse()
+    day = format_date(updated_at.astimezone(line.timezone), format="long", locale=lang)
+    text = menu.say(
+        lang,
+        "status_report",
+        reference=spoken_reference(reference),
+        status=menu.statuses[lang].get(status, status),
+        date=day,
+    )
+    _say(response, menu, lang, text)
+    response.redirect(url("ivr.main", lang=lang), method="POST")
+    return response
+
+
+def technical_problem(menu: Menu, lang: str, url: UrlFor) -> VoiceResponse:
+    """The apology and voicemail served when the app cannot do better (no database)."""
+    response = VoiceResponse()
+    _say(response, menu, lang, menu.say(lang, "technical_problem"))
+    _voicemail(
+        response, menu, lang, url, purpose="callback", action_endpoint="ivr.fallback"
+    )
+    return response
+
+
+def goodbye(menu: Menu, lang: str) -> VoiceResponse:
+    response = VoiceResponse()
+    _say(response, menu, lang, menu.say(lang, "goodbye"))
+    response.hangup()
+    return response

@@ -1,0 +1,244 @@
+"""Voice webhooks: check the signature, read the form, call a service, answer TwiML."""
+
+import logging
+import re
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.lines import Line, current_lines
+from app.menus import Menu, menu_for
+from app.models import Ticket
+from app.models.types import utcnow
+from app.references import InvalidReference, parse_reference
+from app.services.calls import apply_status, call_for, note_intent
+from app.services.followups import commit_and_dispatch
+from app.services.recordings import attach, recording_for
+from app.services.tickets import link_call, ticket_for_call
+from app.webhooks import form_text, public_url, twilio_signed, twiml
+from ivr import menu as ivr
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("ivr", __name__, url_prefix="/voice")
+
+PURPOSES = ("complaint", "callback")
+
+
+def _line() -> Line:
+    return current_lines().for_number(form_text("To", 64))
+
+
+def _language(menu: Menu, line: Line) -> str:
+    return menu.language(request.args.get("lang"), line.language)
+
+
+def _attempt() -> int:
+    value = request.args.get("attempt", "1")
+    return (
+        min(max(int(value), 1), ivr.MAX_PLAYS)
+        if value.isdigit() and len(value) < 3
+        else 1
+    )
+
+
+def _keys() -> str:
+    """What the caller pressed; junk (letters, 5,000 characters) reads as invalid."""
+    return form_text("Digits", 64)
+
+
+def _speech() -> str:
+    return form_text("SpeechResult", 500)
+
+
+def _region() -> str:
+    return current_app.config["DEFAULT_REGION"]
+
+
+@bp.post("/incoming")
+@twilio_signed
+def incoming() -> Response:
+    line = _line()
+    menu = menu_for(line)
+    lang = menu.language(None, line.language)
+    is_open = line.is_open(utcnow())
+    if form_text("CallSid", 64):
+        call = call_for(request.form, line.number, _region())
+        call.language = call.language or lang
+        if not is_open:
+            note_intent(call, "callback")
+        db.session.commit()
+    if not is_open:
+        return twiml(ivr.closed(menu, lang, public_url).twiml)
+    return twiml(ivr.main_menu(menu, line, lang, public_url, greet=True))
+
+
+@bp.post("/main")
+@twilio_signed
+def main() -> Response:
+    line = _line()
+    menu = menu_for(line)
+    return twiml(ivr.main_menu(menu, line, _language(menu, line), public_url))
+
+
+def _remember(step: ivr.Step) -> None:
+    """Write down what the caller asked for, so a hang-up still ends in a ticket."""
+    if step.intent and form_text("CallSid", 64):
+        call = call_for(request.form, _line().number, _region())
+        note_intent(call, step.intent, step.category)
+        db.session.commit()
+
+
+@bp.post("/menu")
+@twilio_signed
+def menu() -> Response:
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    step = ivr.route_main(
+        voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url
+    )
+    _remember(step)
+    return twiml(step.twiml)
+
+
+@bp.post("/category")
+@twilio_signed
+def category() -> Response:
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    step = ivr.route_category(
+        voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url
+    )
+    _remember(step)
+    return twiml(step.twiml)
+
+
+@bp.post("/follow-up")
+@twilio_signed
+def follow_up() -> Response:
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    attempt = _attempt()
+    typed = _keys() or re.sub(r"\D", "", _speech())
+    if not typed:
+        return twiml(
+            ivr.follow_up_retry(voice_menu, line, lang, attempt, "no_input", public_url)
+        )
+    try:
+        reference = parse_reference(typed)
+    except InvalidReference:
+        return twiml(
+            ivr.follow_up_retry(
+                voice_menu, line, lang, attempt, "reference_invalid", public_url
+            )
+        )
+    ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
+    if ticket is None:
+        return twiml(
+            ivr.follow_up_retry(
+                voice_menu, line, lang, attempt, "reference_unknown", public_url
+            )
+        )
+    if form_text("CallSid", 64):
+        link_call(ticket, call_for(request.form, line.number, _region()), "follow_up")
+    answer = ivr.status_report(
+        voice_menu,
+        line,
+        lang,
+        ticket.reference,
+        ticket.status,
+        ticket.updated_at,
+        public_url,
+    )
+    db.session.commit()
+    return twiml(answer)
+
+
+def _category_key(line: Line, voice_menu: Menu) -> str | None:
+    wanted = request.args.get("category")
+    keys = {key for key, _ in voice_menu.categories_for(line)}
+    return wanted if wanted in keys else None
+
+
+@bp.post("/voicemail")
+@twilio_signed
+def voicemail() -> Response:
+    """The <Record> action: file the ticket, attach the message, read the reference."""
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    if not form_text("CallSid", 64):
+        return twiml(ivr.goodbye(voice_menu, lang))
+    purpose = request.args.get("purpose")
+    purpose = purpose if purpose in PURPOSES else "callback"
+    category = _category_key(line, voice_menu)
+    call = call_for(request.form, line.number, _region())
+    note_intent(call, "complaint" if purpose == "complaint" else "callback", category)
+    ticket, created = ticket_for_call(call, purpose, category, lang)
+    recorded = bool(form_text("RecordingSid", 64))
+    if recorded:
+        attach(recording_for(request.form, call, "voicemail"), ticket)
+    elif created:
+        ticket.record("no_message", "system", text="no message left — call back")
+    by_sms = ticket.caller is not None
+    reference = ticket.reference
+    commit_and_dispatch()
+    return twiml(
+        ivr.reference_announcement(voice_menu, lang, reference, by_sms, recorded)
+    )
+
+
+@bp.post("/status")
+@twilio_signed
+def status() -> Response | tuple[str, int]:
+    """Call status callback: late, repeated or out of order, it only moves forward."""
+    if not form_text("CallSid", 64):
+        return "CallSid is required", 400
+    line = _line()
+    call = call_for(request.form, line.number, _region())
+    ended = apply_status(call, request.form)
+    if ended and call.intent:
+        # The caller hung up before a ticket was filed: no caller is lost.
+        purpose = "complaint" if call.intent == "complaint" else "callback"
+        note = "caller hung up before leaving a message — call back"
+        lang = call.language or line.language
+        ticket_for_call(call, purpose, call.intent_category, lang, note=note)
+    commit_and_dispatch()
+    return "", 204
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback() -> Response:
+    """Twilio's "primary handler fails" URL: answers from memory, never the database."""
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    if "purpose" in request.args:
+        # The end of our own fallback voicemail: the recording callback files it.
+        return twiml(ivr.goodbye(voice_menu, lang))
+    return twiml(ivr.technical_problem(voice_menu, lang, public_url))
+
+
+@bp.errorhandler(Exception)
+def apologise(error: Exception) -> Response | HTTPException:
+    """A voice webhook never answers 5xx: the caller hears an apology and voicemail."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception(
+        "voice webhook %s failed; serving the fallback voicemail", request.path
+    )
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("rollback failed too")
+    line = _line()
+    voice_menu = menu_for(line)
+    return twiml(
+        ivr.technical_problem(voice_menu, _language(voice_menu, line), public_url)
+    )

@@ -1,0 +1,1 @@
+"""Recordings: Twilio's recording status callback, storage and playback."""
