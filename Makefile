@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app wsgi
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+
+.PHONY: run test lint format bench translations clean
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changed.
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d app/translations -f 2>&1 | grep -v "^compiling" || true
+
+run: $(VENV)/.installed translations
+	APP_ENV=development $(FLASK) db upgrade
+	@echo "Demo logins:"
+	@APP_ENV=development $(FLASK) seed-demo
+	@echo "Écoute runs at http://$(HOST):$(PORT)/  (API: http://$(HOST):$(PORT)/api/openapi.json)"
+	@echo "Play a call in another terminal: $(FLASK) simulate-call --from 0197000000 --press 1,1"
+	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed translations
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed translations
+	$(PY) bench/webhooks.py
+
+# Re-extract the staff pages' strings after changing them, then translate the .po.
+messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o app/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""Plain factories for test rows."""
+
+import secrets
+
+from app.extensions import db
+from app.models import ApiToken, Caller, Role, Ticket, User
+from app.models.users import hash_token
+from app.references import new_reference
+
+PASSWORD = "correct horse battery"
+
+
+def sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def make_user(email: str = "agent@example.org", role: Role = Role.AGENT) -> User:
+    user = User(email=email, role=role, name=email.split("@")[0])
+    user.set_password(PASSWORD)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_token(user: User) -> str:
+    token = secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, token_hash=hash_token(token)))
+    db.session.commit()
+    return token
+
+
+def make_caller(phone: str = "+2290197000000") -> Caller:
+    caller = Caller(phone_e164=phone)
+    db.session.add(caller)
+    db.session.commit()
+    return caller
+
+
+def make_ticket(caller: Caller | None = None, **fields) -> Ticket:
+    ticket = Ticket(reference=new_reference(), caller=caller, **fields)
+    ticket.record("created", "system")
+    db.session.add(ticket)
+    db.session.commit()
+    return ticket
