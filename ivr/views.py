@@ -144,8 +144,7 @@ def follow_up() -> Response:
                 voice_menu, line, lang, attempt, "reference_unknown", public_url
             )
         )
-    if form_text("CallSid", 64):
-        link_call(ticket, call_for(request.form, line.number, _region()), "follow_up")
+    # The date read out is the last change before this call, not the call itself.
     answer = ivr.status_report(
         voice_menu,
         line,
@@ -155,6 +154,8 @@ def follow_up() -> Response:
         ticket.updated_at,
         public_url,
     )
+    if form_text("CallSid", 64):
+        link_call(ticket, call_for(request.form, line.number, _region()), "follow_up")
     db.session.commit()
     return twiml(answer)
 

@@ -1,0 +1,548 @@
+"""The voice webhooks, driven with signed requests the way Twilio sends them."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from app import create_app
+from app.extensions import db
+from app.models import Call, Caller, Message, Recording, Ticket, TicketEvent
+from config import TestingConfig
+from tests.conftest import CALLER, LINE, TOKEN, sign
+from tests.factories import make_caller, make_ticket, make_token, make_user, sid
+from tests.twiml import gather, parse, spoken, verbs
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+class Call_:
+    """One caller's call: the same CallSid and numbers on every webhook."""
+
+    def __init__(self, post, from_: str = CALLER, to: str = LINE) -> None:
+        self.post = post
+        self.sid = sid("CA")
+        self.base = {
+            "CallSid": self.sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": from_,
+            "To": to,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+
+    def send(self, path: str, **form: str):
+        response = self.post(path, **{**self.base, "CallStatus": "in-progress", **form})
+        assert response.status_code in (200, 204), (path, response.status_code)
+        return response
+
+    def twiml(self, path: str, **form: str):
+        response = self.send(path, **form)
+        assert response.mimetype == "text/xml"
+        return parse(response.data)
+
+    def incoming(self):
+        return self.twiml("/voice/incoming", CallStatus="ringing")
+
+    def status(self, status: str, **form: str):
+        return self.send("/voice/status", CallStatus=status, **form)
+
+    def recording(self, path: str, recording_sid: str, status: str = "completed"):
+        return self.send(
+            path,
+            RecordingSid=recording_sid,
+            RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+            RecordingStatus=status,
+            RecordingDuration="14",
+            RecordingChannels="1",
+            RecordingSource="RecordVerb",
+        )
+
+
+@pytest.fixture
+def call(twilio_post):
+    return Call_(twilio_post)
+
+
+def voicemail_paths(root):
+    record = root.find("Record")
+    return record.get("action"), record.get("recordingStatusCallback")
+
+
+def file_complaint(call, category: str = "2"):
+    call.incoming()
+    call.twiml("/voice/menu?lang=fr&attempt=1", Digits="1")
+    root = call.twiml("/voice/category?lang=fr&attempt=1", Digits=category)
+    return voicemail_paths(root)
+
+
+# --- signatures ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/voice/incoming",
+        "/voice/menu?lang=fr&attempt=1",
+        "/voice/category?lang=fr&attempt=1",
+        "/voice/follow-up?lang=fr&attempt=1",
+        "/voice/voicemail?lang=fr&purpose=complaint",
+        "/voice/status",
+        "/voice/recording?purpose=complaint",
+        "/voice/fallback",
+        "/voice/main?lang=fr",
+    ],
+)
+def test_unsigned_forged_or_misdirected_requests_get_403_and_write_nothing(
+    client, path
+):
+    form = {
+        "CallSid": sid("CA"),
+        "From": CALLER,
+        "To": LINE,
+        "Digits": "1",
+        "RecordingSid": sid("RE"),
+        "CallStatus": "completed",
+    }
+    forged = sign("http://localhost" + path, form, token="not-the-token")
+    elsewhere = sign("http://localhost/voice/other", form)
+    for headers in (
+        {},
+        {"X-Twilio-Signature": forged},
+        {"X-Twilio-Signature": elsewhere},
+    ):
+        assert client.post(path, data=form, headers=headers).status_code == 403
+    tampered = {**form, "Digits": "0"}
+    good = sign("http://localhost" + path, form)
+    assert (
+        client.post(
+            path, data=tampered, headers={"X-Twilio-Signature": good}
+        ).status_code
+        == 403
+    )
+    assert count(Call) == count(Ticket) == count(Recording) == count(Caller) == 0
+
+
+def test_signature_over_public_base_url_behind_a_proxy(tmp_path):
+    class Proxied(TestingConfig):
+        PUBLIC_BASE_URL = "https://ecoute.example.org"
+
+    app = create_app(Proxied)
+    with app.app_context():
+        db.create_all()
+        client = app.test_client()
+        form = {
+            "CallSid": sid("CA"),
+            "From": CALLER,
+            "To": LINE,
+            "CallStatus": "ringing",
+        }
+        public = sign("https://ecoute.example.org/voice/incoming", form)
+        local = sign("http://localhost/voice/incoming", form)
+        headers = {"X-Twilio-Signature": local}
+        assert (
+            client.post("/voice/incoming", data=form, headers=headers).status_code
+            == 403
+        )
+        response = client.post(
+            "/voice/incoming", data=form, headers={"X-Twilio-Signature": public}
+        )
+        assert response.status_code == 200
+        action = gather(parse(response.data)).get("action")
+        assert action == "https://ecoute.example.org/voice/menu?lang=fr&attempt=1"
+        db.drop_all()
+
+
+def test_repeated_form_fields_are_all_signed(client):
+    # Twilio may repeat a field; signing must cover every value, as Twilio does.
+    form = MultiDict(
+        [("CallSid", sid("CA")), ("To", LINE), ("Event", "a"), ("Event", "b")]
+    )
+    signature = sign("http://localhost/voice/incoming", form)
+    response = client.post(
+        "/voice/incoming", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 200
+
+
+# --- the incoming call -------------------------------------------------------------
+
+
+def test_incoming_call_is_logged_against_its_caller_and_greeted(call):
+    root = call.incoming()
+    assert verbs(root) == ["Gather", "Redirect"]
+    assert "Bienvenue" in spoken(root)
+    logged = db.session.scalars(select(Call)).one()
+    assert logged.call_sid == call.sid
+    assert logged.caller.phone_e164 == CALLER
+    assert logged.line == LINE
+    assert logged.status == "ringing"
+
+
+def test_the_same_incoming_webhook_twice_logs_one_call(call):
+    call.incoming()
+    call.incoming()
+    assert count(Call) == count(Caller) == 1
+
+
+def test_unknown_to_is_served_by_the_first_line(twilio_post):
+    call = Call_(twilio_post, to="+2290199999999")
+    assert "Numéro vert" in spoken(call.incoming())
+    assert db.session.scalars(select(Call)).one().line == LINE
+
+
+@pytest.mark.parametrize("from_", ["anonymous", "client:alice", "", "12", "+"])
+def test_odd_from_values_are_kept_and_served(twilio_post, sms, from_):
+    call = Call_(twilio_post, from_=from_)
+    assert gather(call.incoming()) is not None
+    logged = db.session.scalars(select(Call)).one()
+    assert logged.from_raw == from_
+    assert logged.caller is None
+    action, _ = file_complaint(call)
+    root = call.twiml(
+        action, RecordingSid=sid("RE"), RecordingUrl="https://x", Digits="#"
+    )
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.phone is None
+    assert f"{' '.join(ticket.reference[:4])}" in spoken(root)
+    assert "SMS" not in spoken(root)  # no number to text: the caller hears it only
+    assert sms.sent == []
+
+
+def test_old_eight_digit_benin_number_gets_the_01_prefix(twilio_post):
+    Call_(twilio_post, from_="+22997000000").incoming()
+    assert db.session.scalars(select(Caller)).one().phone_e164 == "+2290197000000"
+
+
+# --- option 1: a complaint ---------------------------------------------------------
+
+
+def test_complaint_by_voicemail_creates_ticket_attaches_recording_and_texts(call, sms):
+    action, callback = file_complaint(call, "2")
+    recording_sid = sid("RE")
+    root = call.twiml(
+        action,
+        RecordingSid=recording_sid,
+        RecordingUrl="https://api.twilio.com/r",
+        RecordingDuration="14",
+        Digits="#",
+    )
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.category, ticket.status) == (
+        "complaint",
+        "delay",
+        "new",
+    )
+    assert ticket.phone == CALLER
+    assert ticket.language == "fr"
+    spelled = f"{' '.join(ticket.reference[:4])}, {' '.join(ticket.reference[4:])}"
+    assert spoken(root).count(spelled) == 2
+    assert verbs(root)[-1] == "Hangup"
+    assert sms.sent[0]["to"] == CALLER
+    assert sms.sent[0]["from"] == LINE
+    assert ticket.display_reference in sms.sent[0]["body"]
+    assert db.session.scalars(select(Message)).one().status == "queued"  # fake: queued
+    call.recording(callback, recording_sid)
+    recording = db.session.scalars(select(Recording)).one()
+    assert (recording.ticket_id, recording.status, recording.duration) == (
+        ticket.id,
+        "completed",
+        14,
+    )
+    actions = [event.action for event in ticket.events]
+    assert actions[0] == "created"
+    assert actions.count("recording") == 1
+    assert "sms_queued" in actions
+
+
+def test_duplicate_voicemail_and_recording_deliveries_change_nothing(call, sms):
+    action, callback = file_complaint(call)
+    recording_sid = sid("RE")
+    form = {"RecordingSid": recording_sid, "RecordingUrl": "https://x", "Digits": "#"}
+    first = call.twiml(action, **form)
+    second = call.twiml(action, **form)
+    assert spoken(first) == spoken(second)  # the same reference, read again
+    call.recording(callback, recording_sid)
+    call.recording(callback, recording_sid)
+    call.status("completed", CallDuration="60")
+    call.status("completed", CallDuration="60")
+    assert count(Ticket) == count(Recording) == count(Message) == 1
+    assert len(sms.sent) == 1
+    events = db.session.scalars(select(TicketEvent.action)).all()
+    assert events.count("recording") == 1
+    assert events.count("created") == 1
+
+
+def test_recording_callback_before_the_voicemail_action_and_call_status(call, sms):
+    action, callback = file_complaint(call, "3")
+    recording_sid = sid("RE")
+    call.recording(callback, recording_sid)  # Twilio's callbacks can come first
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.category) == ("complaint", "payment")
+    call.status("completed", CallDuration="80")
+    root = call.twiml(action, RecordingSid=recording_sid, RecordingUrl="https://x")
+    assert count(Ticket) == count(Recording) == 1
+    assert " ".join(ticket.reference[:4]) in spoken(root)
+    assert len(sms.sent) == 1
+
+
+def test_recording_callback_after_the_call_completed_without_the_action(call):
+    # The caller hung up mid-message and the action was lost: the status callback
+    # files the complaint, the late recording callback attaches the message.
+    _, callback = file_complaint(call, "1")
+    call.status("completed", CallDuration="40")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.category) == ("complaint", "service")
+    call.recording(callback, sid("RE"))
+    assert db.session.scalars(select(Recording)).one().ticket_id == ticket.id
+
+
+def test_absent_recording_marks_the_ticket_call_back(call):
+    action, callback = file_complaint(call)
+    call.twiml(action)  # Twilio heard nothing: the Redirect posts without a recording
+    call.recording(callback, sid("RE"), status="absent")
+    ticket = db.session.scalars(select(Ticket)).one()
+    texts = [
+        event.detail.get("text")
+        for event in ticket.events
+        if event.action == "no_message"
+    ]
+    assert texts
+    assert all("call back" in text for text in texts)
+
+
+def test_silence_after_the_beep_still_files_the_ticket(call):
+    action, _ = file_complaint(call)
+    root = call.twiml(action)  # the <Redirect> after <Record>, nothing recorded
+    assert "pas reçu de message" in spoken(root)
+    assert count(Ticket) == 1
+
+
+# --- option 2: follow a request -----------------------------------------------------
+
+
+def test_follow_up_reads_status_and_date_and_logs_the_call(call, app):
+    ticket = make_ticket(make_caller(), status="in_progress", line=LINE)
+    ticket.updated_at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    db.session.commit()
+    call.incoming()
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="2")
+    action = gather(root).get("action")
+    root = call.twiml(action, Digits=ticket.reference)
+    assert "en cours de traitement" in spoken(root)
+    assert "20 novembre 2026" in spoken(root)
+    assert root.find("Redirect").text.startswith("/voice/main")
+    db.session.refresh(ticket)
+    assert [c.call_sid for c in ticket.calls] == [call.sid]
+    assert ticket.events[-1].action == "call"
+
+
+def test_follow_up_by_speech_with_the_dash(call):
+    ticket = make_ticket(make_caller(), line=LINE)
+    shown = ticket.display_reference
+    root = call.twiml(
+        "/voice/follow-up?lang=en&attempt=1",
+        SpeechResult=f"{shown[:4]} dash {shown[5:]}.",
+    )
+    assert "registered" in spoken(root)
+
+
+def test_mistyped_reference_is_caught_by_luhn_and_asked_again(call):
+    ticket = make_ticket(make_caller(), line=LINE)
+    typo = ticket.reference[:7] + str((int(ticket.reference[7]) + 1) % 10)
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=1", Digits=typo)
+    assert "pas valide" in spoken(root)
+    assert gather(root).get("action") == "/voice/follow-up?lang=fr&attempt=2"
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=3", Digits=typo)
+    assert gather(root).get("action").startswith("/voice/menu")  # back to the menu
+    assert ticket.calls == []
+
+
+def test_unknown_but_valid_reference(call):
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=1", Digits="12345674")
+    assert "aucun dossier" in spoken(root)
+
+
+# --- options 3, 0, 9, retries ------------------------------------------------------
+
+
+def test_information_then_back_to_the_main_menu(call):
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="3")
+    assert "lundi au vendredi" in spoken(root)
+    redirect = root.find("Redirect").text
+    assert "Gather" in verbs(call.twiml(redirect))
+    assert count(Call) == 0  # the menu step needs no database write
+
+
+def test_agent_requested_none_available_gives_a_callback_ticket(call, sms):
+    call.incoming()
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="0")
+    assert "Aucun conseiller" in spoken(root)
+    action, _ = voicemail_paths(root)
+    call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.kind == "callback"
+    assert len(sms.sent) == 1
+
+
+def test_hang_up_while_waiting_for_an_agent_gives_a_callback_ticket(call, sms):
+    call.incoming()
+    call.twiml("/voice/menu?lang=fr&attempt=1", Digits="0")
+    call.status("completed", CallDuration="9")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.kind == "callback"
+    assert "hung up" in ticket.description
+    assert len(sms.sent) == 1
+
+
+def test_hang_up_in_the_menu_without_asking_anything_files_nothing(call):
+    call.incoming()
+    call.twiml("/voice/menu?lang=fr&attempt=1", Digits="3")
+    call.status("completed", CallDuration="30")
+    assert count(Ticket) == 0
+
+
+def test_english_menu_on_9_and_english_sms(call, sms):
+    call.incoming()
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="9")
+    action = gather(root).get("action")
+    root = call.twiml(action, Digits="1")
+    root = call.twiml(gather(root).get("action"), Digits="1")
+    vm, _ = voicemail_paths(root)
+    root = call.twiml(vm, RecordingSid=sid("RE"), RecordingUrl="https://x")
+    assert "Your reference number is" in spoken(root)
+    assert db.session.scalars(select(Ticket)).one().language == "en"
+    assert sms.sent[0]["body"].startswith("Listening centre")
+
+
+def test_three_silences_hand_the_call_on(call):
+    call.incoming()
+    path = "/voice/menu?lang=fr&attempt=1"
+    for attempt in (2, 3):
+        root = call.twiml(path)  # no Digits: the <Redirect> after a silent <Gather>
+        path = gather(root).get("action")
+        assert path == f"/voice/menu?lang=fr&attempt={attempt}"
+        assert "pas entendu" in spoken(root)
+    root = call.twiml(path)
+    assert root.find("Record") is not None
+    assert db.session.scalars(select(Call)).one().intent == "agent"
+
+
+def test_speech_keyword_routes_like_a_key(call):
+    root = call.twiml(
+        "/voice/menu?lang=fr&attempt=1",
+        SpeechResult="Une réclamation",
+        Confidence="0.8",
+    )
+    assert gather(root).get("action").startswith("/voice/category")
+
+
+@pytest.mark.parametrize(
+    "digits",
+    ["abc", "1" * 5000, "\u0661", "é", "<Say>x</Say>", "12", " ", "\x00", "🙂" * 100],
+)
+def test_junk_digits_replay_the_menu_never_fail(call, digits):
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits=digits)
+    assert gather(root).get("action") == "/voice/menu?lang=fr&attempt=2"
+
+
+@pytest.mark.parametrize(
+    "path", ["/voice/category?lang=fr", "/voice/follow-up?lang=fr"]
+)
+def test_huge_unicode_input_in_every_gather_step(call, path):
+    root = call.twiml(path, Digits="9" * 5000, SpeechResult="ééé " * 1250)
+    assert "pas valide" in spoken(root)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["lang=xx&attempt=1", "lang=fr&attempt=-4", "attempt=99999999999", "lang=%00"],
+)
+def test_tampered_state_in_the_query_is_clamped(call, query):
+    root = call.twiml(f"/voice/menu?{query}", Digits="5")
+    assert gather(root) is not None
+
+
+def test_voicemail_with_an_unknown_category_or_purpose_still_files(call):
+    call.incoming()
+    call.twiml("/voice/voicemail?lang=fr&purpose=hack&category=../../etc", Digits="#")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.category) == ("callback", None)
+
+
+# --- status callbacks --------------------------------------------------------------
+
+
+def test_status_callbacks_out_of_order_never_move_back(call):
+    call.incoming()
+    call.status("completed", CallDuration="61", SequenceNumber="3")
+    call.status("in-progress", SequenceNumber="2")
+    call.status("ringing", SequenceNumber="1")
+    call.status("busy")
+    logged = db.session.scalars(select(Call)).one()
+    assert (logged.status, logged.duration) == ("completed", 61)
+    assert logged.ended_at is not None
+
+
+def test_status_callback_before_incoming_creates_the_call(call):
+    call.status("in-progress")
+    call.incoming()
+    logged = db.session.scalars(select(Call)).one()
+    assert logged.status == "in-progress"
+    assert logged.caller.phone_e164 == CALLER
+
+
+def test_status_callback_without_callsid_is_a_clear_400(twilio_post):
+    response = twilio_post("/voice/status", CallStatus="completed")
+    assert response.status_code == 400
+
+
+# --- faults ------------------------------------------------------------------------
+
+
+def test_database_fault_still_answers_twiml_with_a_voicemail(call, caplog):
+    db.drop_all()  # every query now fails
+    root = call.incoming()
+    assert "problème technique" in spoken(root)
+    record = root.find("Record")
+    assert record.get("action").startswith("/voice/fallback")
+    assert "voice webhook /voice/incoming failed" in caplog.text
+    root = call.twiml(record.get("action"), RecordingSid=sid("RE"))
+    assert verbs(root)[-1] == "Hangup"
+    db.create_all()
+
+
+def test_fallback_url_answers_with_no_database(call):
+    db.drop_all()
+    root = call.twiml("/voice/fallback", ErrorCode="11200")
+    assert "problème technique" in spoken(root)
+    assert root.find("Record") is not None
+    db.create_all()
+
+
+def test_request_body_limit(client):
+    form = {"CallSid": sid("CA"), "Digits": "1" * 300_000}
+    signature = sign("http://localhost/voice/menu", form, TOKEN)
+    response = client.post(
+        "/voice/menu", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 413
+
+
+def test_ticket_from_a_call_is_visible_through_the_api(call, client):
+    action, _ = file_complaint(call)
+    call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
+    token = make_token(make_user())
+    reference = db.session.scalars(select(Ticket)).one().display_reference
+    response = client.get(
+        f"/api/tickets/{reference}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["phone"] == CALLER
+    assert [c["call_sid"] for c in body["calls"]] == [call.sid]
+    assert len(body["recordings"]) == 1
+    assert body["messages"][0]["direction"] == "outbound"
