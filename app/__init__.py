@@ -3,6 +3,7 @@
 import logging
 
 from flask import Flask
+from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -73,6 +74,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
     queue.init_app(app)
     app.extensions["twilio"] = TwilioGateway.from_app(app)
     # Lines and menus are read once here: a malformed file stops start-up with

@@ -546,3 +546,43 @@ def test_ticket_from_a_call_is_visible_through_the_api(call, client):
     assert [c["call_sid"] for c in body["calls"]] == [call.sid]
     assert len(body["recordings"]) == 1
     assert body["messages"][0]["direction"] == "outbound"
+
+
+# --- opening hours -----------------------------------------------------------------
+
+
+@pytest.fixture
+def hotline_hours(monkeypatch):
+    """Pin the clock for the hotline (Mon-Fri 08:00-17:30, Porto-Novo time)."""
+
+    def at(moment: datetime) -> None:
+        monkeypatch.setattr("ivr.views.utcnow", lambda: moment)
+
+    return at
+
+
+def test_out_of_hours_caller_hears_so_and_leaves_a_message(twilio_post, hotline_hours, sms):
+    hotline_hours(datetime(2026, 11, 22, 21, 0, tzinfo=UTC))  # a Sunday night
+    call = Call_(twilio_post, to="+2290121300001")
+    root = call.incoming()
+    assert "fermé" in spoken(root)
+    assert root.find("Gather") is None
+    action, callback = voicemail_paths(root)
+    call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.line) == ("callback", "+2290121300001")
+    assert len(sms.sent) == 1
+
+
+def test_out_of_hours_hang_up_before_the_beep_is_a_callback(twilio_post, hotline_hours):
+    hotline_hours(datetime(2026, 12, 25, 10, 0, tzinfo=UTC))  # Christmas, a holiday
+    call = Call_(twilio_post, to="+2290121300001")
+    call.incoming()
+    call.status("completed", CallDuration="5")
+    assert db.session.scalars(select(Ticket)).one().kind == "callback"
+
+
+def test_open_hours_play_the_menu(twilio_post, hotline_hours):
+    hotline_hours(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday 10:00
+    root = Call_(twilio_post, to="+2290121300001").incoming()
+    assert "Hotline Trésor 1" in spoken(gather(root))

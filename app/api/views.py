@@ -37,6 +37,16 @@ bp.register_error_handler(ApiError, handle_api_error)
 bp.register_error_handler(HTTPException, handle_http_error)
 bp.register_error_handler(Exception, handle_unexpected)
 
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def routing_error(error: HTTPException) -> Response | HTTPException:
+    # Unknown paths and methods fail before any blueprint is chosen: answer JSON
+    # under /api/ all the same, and leave the rest of the site alone.
+    if request.path.startswith("/api/"):
+        return handle_http_error(error)
+    return error
+
 MAX_DESCRIPTION = 5000
 MAX_NOTE = 2000
 API_CHANNELS = ("web", "counter", "email", "phone")
