@@ -65,9 +65,21 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+def _configure_logging() -> None:
+    # Our own INFO lines (SMS written to the log, refused signatures) must show
+    # under gunicorn and `flask run`, which leave the root logger bare.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for package in ("app", "ivr", "recordings", "softphone"):
+        logging.getLogger(package).setLevel(logging.INFO)
+
+
 def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE))
     _load_config(app, config)
+    _configure_logging()
+    if app.config.get("TWILIO_LOCAL_TOKEN"):
+        log.info("TWILIO_AUTH_TOKEN unset: webhooks are checked with the local token")
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
