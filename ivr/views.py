@@ -2,6 +2,7 @@
 
 import logging
 import re
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
@@ -83,38 +84,33 @@ def main() -> Response:
     return twiml(ivr.main_menu(menu, line, _language(menu, line), public_url))
 
 
-def _remember(step: ivr.Step) -> None:
-    """Write down what the caller asked for, so a hang-up still ends in a ticket."""
+def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
+    """Route a key press or spoken word, remembering what the caller asked for.
+
+    The intent is written down so that a hang-up still ends in a ticket; menu
+    steps that set none touch no database at all.
+    """
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    step = route(voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url)
     if step.intent and form_text("CallSid", 64):
-        call = call_for(request.form, _line().number, _region())
+        call = call_for(request.form, line.number, _region())
         note_intent(call, step.intent, step.category)
         db.session.commit()
+    return twiml(step.twiml)
 
 
 @bp.post("/menu")
 @twilio_signed
 def menu() -> Response:
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
-    step = ivr.route_main(
-        voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url
-    )
-    _remember(step)
-    return twiml(step.twiml)
+    return _answer_choice(ivr.route_main)
 
 
 @bp.post("/category")
 @twilio_signed
 def category() -> Response:
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
-    step = ivr.route_category(
-        voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url
-    )
-    _remember(step)
-    return twiml(step.twiml)
+    return _answer_choice(ivr.route_category)
 
 
 @bp.post("/follow-up")

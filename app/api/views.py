@@ -47,6 +47,7 @@ def routing_error(error: HTTPException) -> Response | HTTPException:
         return handle_http_error(error)
     return error
 
+
 MAX_DESCRIPTION = 5000
 MAX_NOTE = 2000
 API_CHANNELS = ("web", "counter", "email", "phone")

@@ -12,7 +12,8 @@ from app.phone import to_e164
 from app.services.callers import caller_for
 
 
-def _int(value: str | None) -> int | None:
+def parse_count(value: str | None) -> int | None:
+    """A duration or count Twilio sent, or None when it is missing or absurd."""
     try:
         number = int(value or "")
     except ValueError:
@@ -57,7 +58,7 @@ def apply_status(call: Call, form: Mapping[str, str]) -> bool:
     """Apply a status callback; True when the call has just reached its end."""
     was_final = call.is_final
     call.advance_status((form.get("CallStatus") or "")[:16])
-    duration = _int(form.get("CallDuration"))
+    duration = parse_count(form.get("CallDuration"))
     if duration is not None:
         call.duration = duration
     if call.is_final and not was_final:

@@ -8,17 +8,10 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Call, Recording, Ticket
 from app.models.types import utcnow
+from app.services.calls import parse_count
 
 # A recording's status only moves forward: a late "in-progress" changes nothing.
 _RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value or "")
-    except ValueError:
-        return None
-    return number if 0 <= number < 10**7 else None
 
 
 def recording_for(form: Mapping[str, str], call: Call, purpose: str) -> Recording:
@@ -40,7 +33,7 @@ def recording_for(form: Mapping[str, str], call: Call, purpose: str) -> Recordin
         ("duration", "RecordingDuration"),
         ("channels", "RecordingChannels"),
     ):
-        value = _int(form.get(key))
+        value = parse_count(form.get(key))
         if value is not None:
             setattr(recording, field, value)
     url = (form.get("RecordingUrl") or "")[:500]
