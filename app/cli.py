@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import ApiToken, Role, User
 from app.models.users import hash_token
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
+from app.spool import replay
 
 users = AppGroup("users", help="Manage staff accounts.")
 
@@ -134,7 +135,20 @@ def simulate_call(
     sys.stdout.flush()
 
 
+spool = AppGroup("spool", help="Callbacks kept on disk during a database outage.")
+
+
+@spool.command("replay")
+def replay_spool() -> None:
+    """Feed spooled status and recording callbacks to the app again."""
+    done, failed = replay(current_app._get_current_object())
+    click.echo(f"replayed {done} callback(s), {failed} still failing")
+    if failed:
+        sys.exit(1)
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(spool)
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)

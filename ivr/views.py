@@ -18,6 +18,7 @@ from app.services.calls import apply_status, call_for, note_intent
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, recording_for
 from app.services.tickets import link_call, ticket_for_call
+from app.spool import save_request
 from app.webhooks import form_text, public_url, twilio_signed, twiml
 from ivr import menu as ivr
 
@@ -234,6 +235,11 @@ def apologise(error: Exception) -> Response | HTTPException:
         db.session.rollback()
     except Exception:
         log.exception("rollback failed too")
+    if request.endpoint == "ivr.status":
+        # Twilio never retries a status callback; a lost one could lose a
+        # caller who hung up waiting, so it is kept for `spool replay`.
+        save_request()
+        return Response(status=204)
     line = _line()
     voice_menu = menu_for(line)
     return twiml(

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
 from app.lines import current_lines
@@ -11,6 +12,7 @@ from app.services.calls import call_for
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, note_absent, recording_for
 from app.services.tickets import ticket_for_call
+from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
 
 bp = Blueprint("recordings", __name__)
@@ -48,4 +50,14 @@ def callback() -> tuple[str, int]:
         if recording.status == "absent":
             note_absent(recording, ticket)
     commit_and_dispatch()
+    return "", 204
+
+
+@bp.errorhandler(Exception)
+def keep_for_later(error: Exception) -> HTTPException | tuple[str, int]:
+    """Twilio never retries a recording callback: keep it on disk, not a 5xx."""
+    if isinstance(error, HTTPException):
+        return error
+    db.session.rollback()
+    save_request()
     return "", 204

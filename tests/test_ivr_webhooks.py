@@ -561,13 +561,15 @@ def hotline_hours(monkeypatch):
     return at
 
 
-def test_out_of_hours_caller_hears_so_and_leaves_a_message(twilio_post, hotline_hours, sms):
+def test_out_of_hours_caller_hears_so_and_leaves_a_message(
+    twilio_post, hotline_hours, sms
+):
     hotline_hours(datetime(2026, 11, 22, 21, 0, tzinfo=UTC))  # a Sunday night
     call = Call_(twilio_post, to="+2290121300001")
     root = call.incoming()
     assert "fermé" in spoken(root)
     assert root.find("Gather") is None
-    action, callback = voicemail_paths(root)
+    action, _ = voicemail_paths(root)
     call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
     ticket = db.session.scalars(select(Ticket)).one()
     assert (ticket.kind, ticket.line) == ("callback", "+2290121300001")
@@ -586,3 +588,27 @@ def test_open_hours_play_the_menu(twilio_post, hotline_hours):
     hotline_hours(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday 10:00
     root = Call_(twilio_post, to="+2290121300001").incoming()
     assert "Hotline Trésor 1" in spoken(gather(root))
+
+
+def test_callbacks_during_a_database_outage_are_spooled_then_replayed(
+    app, call, runner, tmp_path, sms
+):
+    app.instance_path = str(tmp_path)
+    call.incoming()
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="0")
+    _, callback = voicemail_paths(root)
+    recording_sid = sid("RE")
+    db.session.remove()
+    db.drop_all()  # the database goes away mid-call
+    assert call.status("completed", CallDuration="20").status_code == 204
+    assert call.recording(callback, recording_sid).status_code == 204
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 2
+    failing = runner.invoke(args=["spool", "replay"])
+    assert "2 still failing" in failing.output
+    db.create_all()  # back, but empty: the replay rebuilds what was lost
+    result = runner.invoke(args=["spool", "replay"])
+    assert "replayed 2 callback(s), 0 still failing" in result.output
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.kind == "callback"
+    assert db.session.scalars(select(Recording)).one().ticket_id == ticket.id
+    assert list((tmp_path / "spool").glob("*.json")) == []
