@@ -177,10 +177,13 @@ def voicemail() -> Response:
     category = _category_key(line, voice_menu)
     call = call_for(request.form, line.number, _region())
     note_intent(call, "complaint" if purpose == "complaint" else "callback", category)
-    ticket, created = ticket_for_call(call, purpose, category, lang)
     recorded = bool(form_text("RecordingSid", 64))
-    if recorded:
-        attach(recording_for(request.form, call, "voicemail"), ticket)
+    # The recording row before the ticket, in the order the recording callback
+    # takes them: the two may run at once and must not deadlock.
+    recording = recording_for(request.form, call, "voicemail") if recorded else None
+    ticket, created = ticket_for_call(call, purpose, category, lang)
+    if recording is not None:
+        attach(recording, ticket)
     elif created:
         ticket.record("no_message", "system", text="no message left — call back")
     by_sms = ticket.caller is not None

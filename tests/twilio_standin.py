@@ -1,0 +1,196 @@
+"""A local stand-in for Twilio's REST API (Messages only), served from a thread.
+
+Point TWILIO_API_BASE_URL at `TwilioStandIn.url`: the app's gateway rewrites
+https://api.twilio.com to it, so twilio-python's real client, HTTP stack and error
+handling run against it. It checks HTTP basic auth, records what it received and
+answers like Twilio: 201 and a Message resource, or an error queued by `fail_next`.
+"""
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from app.models.types import utcnow
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "standin-auth-token-" + "5" * 13
+
+MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Messages\.json$")
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request that reached the Messages endpoint with credentials."""
+
+    path: str
+    account_sid: str
+    username: str
+    password: str
+    form: dict[str, str]
+
+
+class TwilioStandIn:
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        # With credentials set, any other username/password gets Twilio's 401.
+        self.credentials = credentials
+        self.received: list[Received] = []
+        self.refused: list[str] = []  # paths of requests answered 401
+        self._failures: deque[tuple[int, dict[str, Any]]] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        # Handler threads are joined by server_close(): nothing outlives stop().
+        self._server.daemon_threads = False
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="twilio-standin",
+            daemon=True,
+        )
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[dict[str, str]]:
+        """The forms received by the Messages endpoint, in order."""
+        with self._lock:
+            return [received.form for received in self.received]
+
+    def fail_next(
+        self, status: int, body: dict[str, Any] | None = None, times: int = 1
+    ) -> None:
+        """Answer the next `times` authenticated requests with `status` and `body`."""
+        if body is None:
+            body = {"code": 20500, "message": "Internal Server Error", "status": status}
+        with self._lock:
+            self._failures.extend([(status, body)] * times)
+
+    def start(self) -> "TwilioStandIn":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def _answer(self, path: str, auth: str | None, body: bytes) -> tuple[int, dict]:
+        match = MESSAGES_PATH.match(path)
+        if match is None:
+            return 404, _error(20404, "The requested resource was not found", 404)
+        credentials = _basic_auth(auth)
+        if credentials is None or (
+            self.credentials is not None and credentials != self.credentials
+        ):
+            with self._lock:
+                self.refused.append(path)
+            return 401, _error(20003, "Authenticate", 401)
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        account_sid = match.group(1)
+        with self._lock:
+            self.received.append(Received(path, account_sid, *credentials, form))
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            return failure
+        return 201, _message_resource(account_sid, form)
+
+
+def _error(code: int, message: str, status: int) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def _basic_auth(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon and username else None
+
+
+def _message_resource(account_sid: str, form: dict[str, str]) -> dict[str, Any]:
+    sid = "SM" + secrets.token_hex(16)
+    now = format_datetime(utcnow(), usegmt=True)
+    uri = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}"
+    return {
+        "account_sid": account_sid,
+        "api_version": "2010-04-01",
+        "body": form.get("Body", ""),
+        "date_created": now,
+        "date_sent": None,
+        "date_updated": now,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": form.get("From"),
+        "messaging_service_sid": form.get("MessagingServiceSid"),
+        "num_media": "0",
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": "queued",
+        "subresource_uris": {"media": f"{uri}/Media.json"},
+        "to": form.get("To"),
+        "uri": f"{uri}.json",
+    }
+
+
+def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0: one request per connection, so no socket stays open for reuse.
+        protocol_version = "HTTP/1.0"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            status, payload = standin._answer(
+                urlsplit(self.path).path, self.headers.get("Authorization"), body
+            )
+            self._send(status, payload)
+
+        def do_GET(self) -> None:
+            self._send(405, _error(20004, "Method not allowed", 405))
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the tests assert on `received`, not on a log
+
+    return Handler
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[TwilioStandIn]:
+    """A running stand-in that requires ACCOUNT_SID / AUTH_TOKEN as credentials."""
+    standin = TwilioStandIn(credentials=(ACCOUNT_SID, AUTH_TOKEN)).start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
