@@ -14,6 +14,7 @@ from app.i18n import select_locale
 from app.lines import load_lines
 from app.menus import load_menus
 from app.telephony import TwilioGateway
+from app.webhooks import WebhookAwareSessions
 from config import CONFIGS, INSTANCE, ROOT, BaseConfig, instance_secret
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def _configure_logging() -> None:
 
 def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE))
+    app.session_interface = WebhookAwareSessions()
     _load_config(app, config)
     _configure_logging()
     if app.config.get("TWILIO_LOCAL_TOKEN"):

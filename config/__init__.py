@@ -46,7 +46,9 @@ class BaseConfig:
     SQLALCHEMY_DATABASE_URI = _env(
         "DATABASE_URL", f"sqlite:///{INSTANCE / 'ecoute.sqlite3'}"
     )
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # Recycle rather than ping: a ping costs a round trip on every request, and
+    # the voice webhooks are the hot path.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_recycle": 300}
     REDIS_URL = _env("REDIS_URL")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")

@@ -14,7 +14,7 @@ from app.menus import Menu, menu_for
 from app.models import Ticket
 from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
-from app.services.calls import apply_status, call_for, note_intent
+from app.services.calls import apply_status, call_for, log_arrival, note_intent
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, recording_for
 from app.services.tickets import link_call, ticket_for_call
@@ -67,14 +67,25 @@ def incoming() -> Response:
     lang = menu.language(None, line.language)
     is_open = line.is_open(utcnow())
     if form_text("CallSid", 64):
-        call = call_for(request.form, line.number, _region())
-        call.language = call.language or lang
-        if not is_open:
-            note_intent(call, "callback")
+        intent = None if is_open else "callback"
+        log_arrival(request.form, line.number, _region(), lang, intent)
         db.session.commit()
     if not is_open:
         return twiml(ivr.closed(menu, lang, public_url).twiml)
-    return twiml(ivr.main_menu(menu, line, lang, public_url, greet=True))
+    return twiml(_main_menu_xml(menu, line, lang, greet=True))
+
+
+def _main_menu_xml(menu: Menu, line: Line, lang: str, greet: bool) -> str:
+    """The main menu's TwiML, rendered once per line and language.
+
+    It is the same for every caller and the most played document, so the
+    busiest webhooks do not rebuild it each time.
+    """
+    cache = current_app.extensions.setdefault("ivr.main_menu", {})
+    key = (line.number, lang, greet, request.script_root)
+    if key not in cache:
+        cache[key] = str(ivr.main_menu(menu, line, lang, public_url, greet=greet))
+    return cache[key]
 
 
 @bp.post("/main")
@@ -82,7 +93,7 @@ def incoming() -> Response:
 def main() -> Response:
     line = _line()
     menu = menu_for(line)
-    return twiml(ivr.main_menu(menu, line, _language(menu, line), public_url))
+    return twiml(_main_menu_xml(menu, line, _language(menu, line), greet=False))
 
 
 def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
