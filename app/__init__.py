@@ -13,6 +13,7 @@ from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
 from app.lines import load_lines
 from app.menus import load_menus
+from app.sms_text import load_sms_texts
 from app.telephony import TwilioGateway
 from app.webhooks import WebhookAwareSessions
 from config import CONFIGS, INSTANCE, ROOT, BaseConfig, instance_secret
@@ -54,6 +55,7 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
 def _register_blueprints(app: Flask) -> None:
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
+    from app.sms.views import bp as sms_bp
     from app.tickets.views import bp as tickets_bp
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
@@ -61,7 +63,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth_bp, tickets_bp, api_bp):
         app.register_blueprint(blueprint)
     # Twilio signs its requests instead of carrying a CSRF token.
-    for blueprint in (ivr_bp, recordings_bp):
+    for blueprint in (ivr_bp, recordings_bp, sms_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
 
@@ -96,6 +98,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     lines = load_lines(app.config["LINES_FILE"], app.config["DEFAULT_REGION"])
     app.extensions["lines"] = lines
     app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
+    app.extensions["sms_texts"] = load_sms_texts(app.config["SMS_FILE"])
 
     _register_blueprints(app)
     register_commands(app)

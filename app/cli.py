@@ -2,17 +2,20 @@
 
 import secrets
 import sys
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis import Redis
 from rq import Worker
+from rq.cron import CronScheduler
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ApiToken, Role, User
 from app.models.users import hash_token
+from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import replay
 
@@ -135,6 +138,28 @@ def simulate_call(
     sys.stdout.flush()
 
 
+sms = AppGroup("sms", help="SMS follow-ups.")
+
+
+@sms.command("flush")
+def flush_sms() -> None:
+    """Hand over every message still waiting (Redis was down, quiet hours ended)."""
+    handed = flush_outbox(older_than=timedelta(0))
+    click.echo(f"handed {handed} waiting message(s) to the jobs")
+
+
+@click.command("cron")
+@click.option("--interval", default=60, show_default=True, help="Seconds between runs.")
+def cron(interval: int) -> None:
+    """Run RQ's cron scheduler: flush the SMS outbox each minute (needs REDIS_URL)."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: run `sms flush` instead")
+    scheduler = CronScheduler(connection=Redis.from_url(url))
+    scheduler.register(flush_outbox, queue_name="sms", interval=interval)
+    scheduler.start()
+
+
 spool = AppGroup("spool", help="Callbacks kept on disk during a database outage.")
 
 
@@ -149,6 +174,8 @@ def replay_spool() -> None:
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(spool)
+    app.cli.add_command(sms)
+    app.cli.add_command(cron)
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)
     app.cli.add_command(worker)

@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,7 @@ from flask import current_app
 from app.phone import to_e164
 from app.yamlfile import ConfigFileError, Fields, load_yaml
 
+UTC_ZONE = ZoneInfo("UTC")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -42,13 +43,34 @@ class Line:
     hours: Hours | None = None
     # Complaint categories as (key, {language: label}); None means the menu's own.
     categories: tuple[tuple[str, dict[str, str]], ...] | None = None
+    # SMS: no follow-up sent inside these local hours (they wait till morning).
+    quiet_hours: tuple[time, time] | None = None
+    messaging_service_sid: str | None = None
+    whatsapp: bool = False  # follow-ups over WhatsApp to callers who use it
+    sms_accents: bool = False  # keep accents (UCS-2, 70 characters a segment)
+    zone: ZoneInfo = UTC_ZONE  # a line without hours still has a local time
+
+    def sms_allowed_at(self, at: datetime) -> datetime:
+        """`at`, or the end of the quiet hours it falls in."""
+        if self.quiet_hours is None:
+            return at
+        start, end = self.quiet_hours
+        local = at.astimezone(self.timezone)
+        now = local.time()
+        quiet = start <= now < end if start < end else (now >= start or now < end)
+        if not quiet:
+            return at
+        wake = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+        if wake <= local:
+            wake += timedelta(days=1)
+        return wake.astimezone(at.tzinfo)
 
     def is_open(self, at: datetime) -> bool:
         return self.hours is None or self.hours.is_open(at)
 
     @property
     def timezone(self) -> ZoneInfo:
-        return self.hours.timezone if self.hours else ZoneInfo("UTC")
+        return self.hours.timezone if self.hours else self.zone
 
 
 @dataclass(frozen=True)
@@ -174,6 +196,29 @@ def load_lines(path: str | Path, region: str = "BJ") -> Lines:
             if fields.mapping.get("categories")
             else None
         )
+        quiet_hours = None
+        if fields.mapping.get("sms_quiet_hours"):
+            match = _SPAN.match(str(fields.mapping["sms_quiet_hours"]).replace(" ", ""))
+            if not match:
+                raise fields.error(
+                    "sms_quiet_hours", "sms_quiet_hours is like '21:00-07:00'"
+                )
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            try:
+                quiet_hours = (time(h1, m1), time(h2, m2))
+            except ValueError:
+                raise fields.error("sms_quiet_hours", "not a time of day") from None
+        service = fields.get("messaging_service_sid", str, None)
+        if service is not None and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+            raise fields.error(
+                "messaging_service_sid", "a Messaging Service SID is MG + 32 hex"
+            )
+        zone = ZoneInfo("UTC")
+        if fields.mapping.get("timezone"):
+            try:
+                zone = ZoneInfo(fields.get("timezone", str))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise fields.error("timezone", "unknown time zone") from None
         lines.append(
             Line(
                 number=number,
@@ -183,6 +228,11 @@ def load_lines(path: str | Path, region: str = "BJ") -> Lines:
                 record_calls=fields.get("record_calls", bool, False),
                 hours=hours,
                 categories=categories,
+                quiet_hours=quiet_hours,
+                messaging_service_sid=service,
+                whatsapp=fields.get("whatsapp", bool, False),
+                sms_accents=fields.get("sms_accents", bool, False),
+                zone=zone,
             )
         )
     by_number: dict[str, Line] = {}

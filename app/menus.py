@@ -34,8 +34,6 @@ PROMPTS = (
     "closed",
     "agent_unavailable",
     "technical_problem",
-    "sms_acknowledgment",
-    "sms_resolved",
 )
 STATUS_NAMES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
 

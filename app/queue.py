@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, current_app
@@ -14,30 +15,50 @@ log = logging.getLogger(__name__)
 
 class JobQueue:
     def __init__(
-        self, queue: Queue | None, retry_intervals: tuple[int, ...], timeout: int
-    ):
-        self.queue = queue
+        self,
+        queues: dict[str, Queue] | None,
+        retry_intervals: tuple[int, ...],
+        timeout: int,
+    ) -> None:
+        self.queues = queues or {}
         self.retry_intervals = retry_intervals
         self.timeout = timeout
 
     @classmethod
     def from_app(cls, app: Flask) -> "JobQueue":
         url = app.config.get("REDIS_URL")
-        queue = None
+        queues = {}
         if url:
             connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-            queue = Queue(app.config["RQ_QUEUES"][0], connection=connection)
+            queues = {
+                name: Queue(name, connection=connection)
+                for name in app.config["RQ_QUEUES"]
+            }
         return cls(
-            queue, tuple(app.config["JOB_RETRY_INTERVALS"]), app.config["JOB_TIMEOUT"]
+            queues, tuple(app.config["JOB_RETRY_INTERVALS"]), app.config["JOB_TIMEOUT"]
         )
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, **options: Any) -> bool:
-        """Run `func(*args)` in the background; False if it could not be handed over.
+    @property
+    def in_process(self) -> bool:
+        return not self.queues
+
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        queue: str = "default",
+        at: datetime | None = None,
+        **options: Any,
+    ) -> bool:
+        """Run `func(*args)` in the background (at `at`); False if not handed over.
 
         Failing to reach Redis never fails the caller's request: the rows the job
-        works on are already committed and stay queued for the next flush.
+        works on are already committed and stay queued for the next flush. In
+        process, a job for later is left to that flush too.
         """
-        if self.queue is None:
+        if self.in_process:
+            if at is not None:
+                return False
             try:
                 func(*args)
             except Exception:
@@ -49,8 +70,12 @@ class JobQueue:
             Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals)),
         )
         options.setdefault("job_timeout", self.timeout)
+        target = self.queues.get(queue) or next(iter(self.queues.values()))
         try:
-            self.queue.enqueue(func, *args, **options)
+            if at is None:
+                target.enqueue(func, *args, **options)
+            else:
+                target.enqueue_at(at, func, *args, **options)
         except RedisError:
             log.exception("could not enqueue %s: Redis unreachable", func.__name__)
             return False

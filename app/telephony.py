@@ -82,7 +82,12 @@ class TwilioGateway:
             # CONTRACT §2: with no account, outgoing SMS are written to the log.
             log.info("SMS not sent (Twilio not configured) to %s: %s", to, body)
             return SentMessage(None, "logged")
+        sender = (
+            {"messaging_service_sid": from_}
+            if from_.startswith("MG")
+            else {"from_": from_}
+        )
         message = self.client.messages.create(
-            to=to, from_=from_, body=body, status_callback=status_callback
+            to=to, body=body, status_callback=status_callback, **sender
         )
         return SentMessage(message.sid, message.status or "queued")

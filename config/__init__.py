@@ -59,6 +59,7 @@ class BaseConfig:
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL", "https://api.twilio.com")
     LINES_FILE = _env("LINES_FILE", str(ROOT / "config" / "lines.yaml"))
     MENUS_DIR = _env("MENUS_DIR", str(ROOT / "config" / "menus"))
+    SMS_FILE = _env("SMS_FILE", str(ROOT / "config" / "sms.yaml"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
     # Webhook bodies are a few kB; 256 kB leaves room for long unicode speech
@@ -71,7 +72,7 @@ class BaseConfig:
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
     LANGUAGES = ("fr", "en")
     # Jobs run through RQ when REDIS_URL is set, in the request's process otherwise.
-    RQ_QUEUES = ("default",)
+    RQ_QUEUES = ("default", "sms")
     JOB_TIMEOUT = 120
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     API_PAGE_LIMIT = 100
@@ -97,6 +98,7 @@ class TestingConfig(BaseConfig):
     TWILIO_TWIML_APP_SID = None
     LINES_FILE = str(ROOT / "config" / "lines.yaml")
     MENUS_DIR = str(ROOT / "config" / "menus")
+    SMS_FILE = str(ROOT / "config" / "sms.yaml")
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
 

@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.extensions import db
+from app.lines import Line
 from app.queue import JobQueue
 from app.telephony import SentMessage
 from config import TestingConfig
@@ -56,12 +57,23 @@ def service_required(name: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def daytime(monkeypatch):
+    """SMS quiet hours off, so no test depends on the hour it runs at.
+
+    Quiet-hour tests call `daytime.undo()` and pin the clock themselves.
+    """
+    monkeypatch.setattr(Line, "sms_allowed_at", lambda self, at: at)
+    return monkeypatch
+
+
 @pytest.fixture
 def app() -> Iterator[Flask]:
     app = create_app(TestingConfig)
     app.extensions["twilio"] = FakeGateway()
+    inline = Queue(is_async=False, connection=FakeRedis())
     app.extensions["rq"] = JobQueue(
-        Queue(is_async=False, connection=FakeRedis()), retry_intervals=(1,), timeout=30
+        {"default": inline, "sms": inline}, retry_intervals=(1,), timeout=30
     )
     with app.app_context():
         db.create_all()

@@ -219,10 +219,14 @@ def test_patch_status_assignee_category_and_note_are_audited(client, auth, sms, 
     actions = [event["action"] for event in body["events"]]
     assert actions.count("status") == 3
     assert {"assigned", "category", "note", "sms_queued"} <= set(actions)
-    staff = [e for e in body["events"][1:] if not e["action"].startswith("sms")]
+    staff_actions = {"status", "assigned", "category", "note"}
+    staff = [e for e in body["events"] if e["action"] in staff_actions]
     assert all(e["actor"] == "agent@example.org" for e in staff)
-    assert "résolu" in sms.sent[-1]["body"]
-    assert "Virement fait" in sms.sent[-1]["body"]
+    resolved, satisfaction = sms.sent[-2:]
+    assert "résolu" in resolved["body"]
+    assert "Virement fait" in resolved["body"]
+    assert "1 (pas du tout) à 5" in satisfaction["body"]
+    assert "satisfaction_asked" in actions
 
 
 def test_closed_ticket_can_only_be_reopened(client, auth):

@@ -197,7 +197,7 @@ def create_ticket() -> tuple[Response, int]:
         description.strip() if description else None,
         line.number,
         language,
-        g.api_user,
+        g.api_user.email,
     )
     commit_and_dispatch()
     return jsonify(_detail(ticket)), 201

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -16,4 +16,8 @@ class Caller(db.Model):
     phone_e164: Mapped[str] = mapped_column(String(16), unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(120))
     language: Mapped[str | None] = mapped_column(String(2))
+    # STOP/ARRET (or Twilio's 21610) stops every follow-up until START/DEBUT.
+    sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the caller wrote to us on WhatsApp: lines that allow it answer there.
+    uses_whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

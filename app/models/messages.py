@@ -8,19 +8,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
-# Outbound states: queued (written, not yet handed to Twilio), logged (Twilio not
-# configured: written to the log instead), then Twilio's own sending, sent,
-# delivered, undelivered, failed.
-MESSAGE_STATUSES = (
-    "queued",
-    "logged",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "received",
-)
+# Outbound states: queued (written, not yet handed to Twilio), sending (a job
+# holds it), then what Twilio reports: sent, delivered, undelivered, failed
+# (plus read on WhatsApp). "logged" means Twilio is not configured and the text
+# went to the log. Twilio's callbacks arrive out of order, so a status only
+# replaces one of lower rank; the final ones never change but for read.
+STATUS_RANK = {
+    "queued": 0,
+    "accepted": 0,
+    "scheduled": 0,
+    "sending": 1,
+    "sent": 2,
+    "logged": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 4,
+}
 
 
 class Message(db.Model):
@@ -31,10 +35,28 @@ class Message(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"), index=True)
     direction: Mapped[str] = mapped_column(String(8), default="outbound")
-    to_number: Mapped[str] = mapped_column(String(32))
-    from_number: Mapped[str | None] = mapped_column(String(32))
+    to_number: Mapped[str] = mapped_column(String(64))  # E.164, or whatsapp:+...
+    # A number, whatsapp:+..., or a Messaging Service SID (MG...).
+    from_number: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     error_code: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, whatsapp
+    template: Mapped[str | None] = mapped_column(String(32))
+    # Quiet hours: not sent before this moment.
+    send_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When a job took it (status "sending"); a stale claim is taken over by flush.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def advance_status(self, status: str) -> bool:
+        """Take Twilio's reported status unless it is older news; True if it moved."""
+        if status not in STATUS_RANK or status == self.status:
+            return False
+        current = STATUS_RANK.get(self.status, 0)
+        if STATUS_RANK[status] < current or (current == 3 and status != "read"):
+            return False
+        self.status = status
+        self.updated_at = utcnow()
+        return True

@@ -90,9 +90,14 @@ def open_ticket(
     description: str | None,
     line: str | None,
     language: str,
-    actor: User,
+    actor: str,
+    acknowledge: bool = True,
 ) -> Ticket:
-    """A ticket from another channel: a walk-in, an e-mail, the web form."""
+    """A ticket from another channel: a walk-in, an e-mail, the web form, a text.
+
+    `actor` is the staff e-mail, or "caller" for a text; an inbound text is
+    answered in its own reply, so it asks for no separate acknowledgment.
+    """
     ticket = _insert(
         Ticket(
             kind="request",
@@ -104,8 +109,9 @@ def open_ticket(
             description=description,
         )
     )
-    ticket.record("created", actor.email, channel=channel)
-    followups.acknowledge(ticket)
+    ticket.record("created", actor, channel=channel)
+    if acknowledge:
+        followups.acknowledge(ticket)
     return ticket
 
 
@@ -136,6 +142,10 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         ticket.status = change.status
         if change.status == TicketStatus.RESOLVED:
             followups.resolved(ticket, change.note or "")
+        elif change.status == TicketStatus.ASSIGNED:
+            followups.assigned(ticket)
+        else:
+            followups.status_changed(ticket)
     if change.unassign and ticket.assignee_id is not None:
         ticket.record("assigned", actor.email, old=ticket.assignee.email, new=None)
         ticket.assignee = None
@@ -146,6 +156,7 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
             ticket.record("status", actor.email, old=ticket.status, new="assigned")
             ticket.status = TicketStatus.ASSIGNED.value
+            followups.assigned(ticket)
     if change.category is not None and change.category != ticket.category:
         ticket.record("category", actor.email, old=ticket.category, new=change.category)
         ticket.category = change.category

@@ -1,0 +1,148 @@
+"""What a caller's text asks for: STOP/START, a ticket's status, a rating, or help."""
+
+import re
+from collections.abc import Mapping
+
+from babel.dates import format_date
+from sqlalchemy import select
+
+from app.extensions import db
+from app.lines import Line
+from app.menus import normalise
+from app.models import Caller, Message, Ticket
+from app.phone import to_e164
+from app.references import InvalidReference, parse_reference
+from app.services.callers import caller_for
+from app.services.tickets import open_ticket
+from app.sms_text import sms_texts
+
+# Twilio's own opt-out words, with the French ones callers here use.
+STOP_WORDS = {
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "arret",
+    "arreter",
+}
+START_WORDS = {"start", "unstop", "debut", "reprendre"}
+REFERENCE = re.compile(r"(?<!\d)(\d{4})[\s\-.]?(\d{4})(?!\d)")
+MAX_BODY = 1600  # ten segments: anything longer is cut, not refused
+
+
+def _language(caller: Caller, line: Line) -> str:
+    return caller.language or line.language
+
+
+def _reply(
+    caller: Caller,
+    line: Line,
+    template: str,
+    ticket: Ticket | None = None,
+    **values: str,
+) -> str:
+    """Render a reply and keep it in the history (TwiML sends it: no SID of ours)."""
+    texts = sms_texts()
+    lang = ticket.language if ticket else _language(caller, line)
+    if ticket is not None:
+        values.setdefault("reference", ticket.display_reference)
+        values.setdefault("status", texts.status(lang, ticket.status))
+    body = texts.render(
+        template, lang, accents=line.sms_accents, line=line.number, **values
+    )
+    db.session.add(
+        Message(
+            ticket_id=ticket.id if ticket else None,
+            caller_id=caller.id,
+            direction="outbound",
+            to_number=caller.phone_e164,
+            from_number=line.number,
+            body=body,
+            template=template,
+            status="sent",
+        )
+    )
+    return body
+
+
+def _awaiting_rating(caller: Caller) -> Ticket | None:
+    tickets = db.session.scalars(
+        select(Ticket).filter_by(caller_id=caller.id).order_by(Ticket.updated_at.desc())
+    )
+    for ticket in tickets:
+        actions = [event.action for event in ticket.events]
+        if "satisfaction_asked" in actions:
+            asked = len(actions) - 1 - actions[::-1].index("satisfaction_asked")
+            return None if "rating" in actions[asked:] else ticket
+    return None
+
+
+def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
+    """Record an inbound message and return the reply to send, if any."""
+    sid = (form.get("MessageSid") or "")[:64]
+    if sid and db.session.scalar(select(Message.id).filter_by(message_sid=sid)):
+        return None  # Twilio delivered it twice: answered already
+    sender = (form.get("From") or "")[:64]
+    whatsapp = sender.startswith("whatsapp:")
+    caller = caller_for(to_e164(sender.removeprefix("whatsapp:"), region))
+    body = (form.get("Body") or "")[:MAX_BODY]
+    inbound = Message(
+        message_sid=sid or None,
+        caller_id=caller.id if caller else None,
+        direction="inbound",
+        channel="whatsapp" if whatsapp else "sms",
+        to_number=(form.get("To") or "")[:64],
+        from_number=sender,
+        body=body,
+        status="received",
+    )
+    db.session.add(inbound)
+    if caller is None:
+        return None  # no number to answer or to file a ticket under
+    if whatsapp:
+        caller.uses_whatsapp = True
+    words = normalise(body).split()
+    opt_out = (form.get("OptOutType") or "").upper()
+    if opt_out == "STOP" or (words and words[0] in STOP_WORDS and len(words) <= 2):
+        caller.sms_opt_out = True
+        return _reply(caller, line, "opted_out")
+    if opt_out == "START" or (words and words[0] in START_WORDS and len(words) <= 2):
+        caller.sms_opt_out = False
+        return _reply(caller, line, "opted_in")
+    for first, second in REFERENCE.findall(body):
+        try:
+            reference = parse_reference(first + second)
+        except InvalidReference:
+            continue
+        ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
+        if ticket is None:
+            continue
+        inbound.ticket_id = ticket.id
+        if ticket.caller_id != caller.id:
+            # Only the phone that filed it hears the status: the rest are told to call.
+            return _reply(caller, line, "call_us", ticket)
+        ticket.record("sms_status_request", "caller", message_sid=sid)
+        day = format_date(
+            ticket.updated_at.astimezone(line.timezone), "long", locale=ticket.language
+        )
+        return _reply(caller, line, "status_reply", ticket, date=day)
+    if len(words) == 1 and words[0] in {"1", "2", "3", "4", "5"}:
+        ticket = _awaiting_rating(caller)
+        if ticket is not None:
+            inbound.ticket_id = ticket.id
+            ticket.record("rating", "caller", score=int(words[0]))
+            return _reply(caller, line, "rating_thanks", ticket)
+    ticket = open_ticket(
+        caller,
+        "sms",
+        None,
+        body.strip() or None,
+        line.number,
+        _language(caller, line),
+        "caller",
+        acknowledge=False,
+    )
+    inbound.ticket_id = ticket.id
+    return _reply(caller, line, "new_ticket", ticket)

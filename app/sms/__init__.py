@@ -1,0 +1,1 @@
+"""Twilio's messaging webhooks: inbound SMS/WhatsApp and delivery statuses."""

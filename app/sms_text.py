@@ -1,0 +1,128 @@
+"""SMS texts: templates from config/sms.yaml, GSM-7 transliteration, segment counts."""
+
+import logging
+import math
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+
+from app.yamlfile import Fields, load_yaml
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = (
+    "acknowledgment",
+    "assigned",
+    "status_changed",
+    "resolved",
+    "satisfaction",
+    "status_reply",
+    "call_us",
+    "new_ticket",
+    "rating_thanks",
+    "opted_out",
+    "opted_in",
+)
+STATUSES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
+LANGUAGES = ("fr", "en")
+
+# The GSM 03.38 alphabet: é, è, à, ù are in it; ê, ç, â, ô, î, û are not.
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")  # two characters each
+# What NFKD cannot take apart (escaped: typographic quotes and dashes).
+SPECIAL = {
+    "\u0153": "oe",  # oe ligature
+    "\u0152": "OE",
+    "\u2019": "'",  # curly apostrophes
+    "\u2018": "'",
+    "\u00ab": '"',  # guillemets
+    "\u00bb": '"',
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",  # en and em dashes
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00b0": "o",  # n° -> no
+    "\u00a0": " ",  # no-break space
+}
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text)
+
+
+def to_gsm7(text: str) -> str:
+    """Replace what GSM-7 lacks (ê → e, ç → c, œ → oe); keep what it has (é, à)."""
+    out = []
+    for char in text:
+        if char in GSM7_BASIC or char in GSM7_EXTENDED:
+            out.append(char)
+            continue
+        char = SPECIAL.get(char, char)
+        bare = "".join(
+            c
+            for c in unicodedata.normalize("NFKD", char)
+            if not unicodedata.combining(c)
+        )
+        out.append("".join(c if c in GSM7_BASIC else "?" for c in bare) or "?")
+    return "".join(out)
+
+
+def segments(text: str) -> tuple[str, int]:
+    """(encoding, number of SMS segments) as a phone network counts them."""
+    if is_gsm7(text):
+        length = sum(2 if c in GSM7_EXTENDED else 1 for c in text)
+        return "GSM-7", 1 if length <= 160 else math.ceil(length / 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return "UCS-2", 1 if units <= 70 else math.ceil(units / 67)
+
+
+@dataclass(frozen=True)
+class SmsTexts:
+    templates: dict[str, dict[str, str]]  # template -> language -> text
+    statuses: dict[str, dict[str, str]]  # language -> status -> words
+
+    def render(
+        self, template: str, lang: str, accents: bool = False, **values: str
+    ) -> str:
+        lang = lang if lang in LANGUAGES else LANGUAGES[0]
+        text = " ".join(self.templates[template][lang].format(**values).split())
+        if not accents:
+            text = to_gsm7(text)
+        encoding, count = segments(text)
+        if count > 1:
+            log.warning(
+                "SMS '%s' (%s) needs %d %s segments: shorten it in config/sms.yaml",
+                template,
+                lang,
+                count,
+                encoding,
+            )
+        return text
+
+    def status(self, lang: str, status: str) -> str:
+        return self.statuses.get(lang, self.statuses[LANGUAGES[0]]).get(status, status)
+
+
+def load_sms_texts(path: str | Path) -> SmsTexts:
+    document = Fields(path, load_yaml(path), "SMS file")
+    section = document.sub("templates", "templates")
+    templates = {}
+    for name in TEMPLATES:
+        per_language = section.sub(name, f"templates.{name}")
+        templates[name] = {lang: per_language.get(lang, str) for lang in LANGUAGES}
+    names = document.sub("statuses", "statuses")
+    statuses = {}
+    for lang in LANGUAGES:
+        words = names.sub(lang, f"statuses.{lang}")
+        statuses[lang] = {status: words.get(status, str) for status in STATUSES}
+    return SmsTexts(templates, statuses)
+
+
+def sms_texts() -> SmsTexts:
+    return current_app.extensions["sms_texts"]
