@@ -16,6 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Prism (the Twilio API mock the SMS tests run against), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d app/translations -f 2>&1 | grep -v "^compiling" || true
 
@@ -27,7 +32,7 @@ run: $(VENV)/.installed translations
 	@echo "Play a call in another terminal: $(FLASK) simulate-call --from 0197000000 --press 1,1"
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed translations
+test: $(VENV)/.installed node_modules/.installed translations
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
