@@ -49,6 +49,7 @@ class Line:
     whatsapp: bool = False  # follow-ups over WhatsApp to callers who use it
     sms_accents: bool = False  # keep accents (UCS-2, 70 characters a segment)
     zone: ZoneInfo = UTC_ZONE  # a line without hours still has a local time
+    retention_days: int | None = None  # recordings; None: RECORDINGS_RETENTION_DAYS
 
     def sms_allowed_at(self, at: datetime) -> datetime:
         """`at`, or the end of the quiet hours it falls in."""
@@ -233,6 +234,7 @@ def load_lines(path: str | Path, region: str = "BJ") -> Lines:
                 whatsapp=fields.get("whatsapp", bool, False),
                 sms_accents=fields.get("sms_accents", bool, False),
                 zone=zone,
+                retention_days=fields.get("retention_days", int, None),
             )
         )
     by_number: dict[str, Line] = {}

@@ -91,3 +91,9 @@ class TwilioGateway:
             to=to, body=body, status_callback=status_callback, **sender
         )
         return SentMessage(message.sid, message.status or "queued")
+
+    def delete_recording(self, recording_sid: str) -> None:
+        """Delete Twilio's copy of a recording (ours is kept and verified first)."""
+        if not self.configured:
+            return
+        self.client.recordings(recording_sid).delete()

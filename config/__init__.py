@@ -41,6 +41,9 @@ def instance_secret(filename: str) -> str:
     return value
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
 class BaseConfig:
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = _env(
@@ -62,6 +65,11 @@ class BaseConfig:
     SMS_FILE = _env("SMS_FILE", str(ROOT / "config" / "sms.yaml"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
+    # How long recording media is kept (a line's retention_days wins); 0 = forever.
+    RECORDINGS_RETENTION_DAYS = int(_env("RECORDINGS_RETENTION_DAYS", "365"))
+    # Delete Twilio's copy once ours is verified (off: Twilio keeps a backup).
+    DELETE_TWILIO_RECORDINGS = _env("DELETE_TWILIO_RECORDINGS", "") in TRUE_WORDS
+    RECORDING_FETCH_RETRY_INTERVALS = (15, 60, 300, 900, 3600)
     # Webhook bodies are a few kB; 256 kB leaves room for long unicode speech
     # results while refusing uploads nobody should send.
     MAX_CONTENT_LENGTH = 256 * 1024

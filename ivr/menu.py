@@ -100,26 +100,41 @@ def route_main(
         response.redirect(url("ivr.main", lang=lang), method="POST")
         return Step(response)
     if action == "agent":
-        return to_agent(menu, lang, url, agent)
+        return to_agent(menu, lang, url, agent, line.record_calls)
     if action == "other_language":
         return Step(main_menu(menu, line, menu.other_language(lang), url))
     if action == "repeat":
         return Step(main_menu(menu, line, lang, url, attempt))
     if attempt >= MAX_PLAYS:
         # Three plays and still no choice: a person should take it from here.
-        return to_agent(menu, lang, url, agent)
+        return to_agent(menu, lang, url, agent, line.record_calls)
     notice = "invalid_choice" if digits or speech else "no_input"
     return Step(main_menu(menu, line, lang, url, attempt + 1, notice=notice))
 
 
-def to_agent(menu: Menu, lang: str, url: UrlFor, agent: str | None) -> Step:
-    """Hand the caller to an agent, or take a message when nobody can answer."""
+def to_agent(
+    menu: Menu, lang: str, url: UrlFor, agent: str | None, record: bool = False
+) -> Step:
+    """Hand the caller to an agent, or take a message when nobody can answer.
+
+    With `record`, the caller is told first and the call is recorded on two
+    channels (caller and agent apart) from the moment the agent answers.
+    """
     response = VoiceResponse()
     if agent is None:
         _say(response, menu, lang, menu.say(lang, "agent_unavailable"))
         _voicemail(response, menu, lang, url, purpose="callback")
         return Step(response, intent="agent")
-    dial = response.dial(answer_on_bridge=True, timeout=20)
+    recording = {}
+    if record:
+        _say(response, menu, lang, menu.say(lang, "recording_notice"))
+        recording = {
+            "record": "record-from-answer-dual",
+            "recording_status_callback": url("recordings.callback"),
+            "recording_status_callback_method": "POST",
+            "recording_status_callback_event": "completed absent",
+        }
+    dial = response.dial(answer_on_bridge=True, timeout=20, **recording)
     dial.client(agent)
     return Step(response, intent="agent")
 

@@ -1,19 +1,33 @@
-"""The recording status callback: keyed by RecordingSid, attached through the call."""
+"""Recordings: Twilio's status callback, and the audio for those who may hear it."""
 
-from flask import Blueprint, current_app, request
+import click
+from flask import Blueprint, Response, current_app, g, request, send_file
+from rq import Callback, Retry
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from app.api.auth import api_login_required
+from app.api.errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_error,
+    handle_unexpected,
+)
 from app.extensions import db
 from app.lines import current_lines
 from app.menus import menu_for
-from app.models import Call, Ticket
+from app.models import Call, Recording, Ticket
+from app.queue import enqueue
 from app.services.calls import call_for
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, note_absent, recording_for
 from app.services.tickets import ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
+from recordings.access import is_first_range, may_listen
+from recordings.jobs import fetch_failed, fetch_recording
+from recordings.retention import expired, purge
+from recordings.storage import storage_for
 
 bp = Blueprint("recordings", __name__)
 
@@ -49,15 +63,105 @@ def callback() -> tuple[str, int]:
         attach(recording, ticket)
         if recording.status == "absent":
             note_absent(recording, ticket)
+    fetch = recording.status == "completed" and recording.media_status is None
+    if fetch:
+        recording.media_status = "pending"  # a repeated callback fetches nothing more
     commit_and_dispatch()
+    if fetch:
+        schedule_fetch(recording.id)
     return "", 204
+
+
+def schedule_fetch(recording_id: int) -> bool:
+    intervals = current_app.config["RECORDING_FETCH_RETRY_INTERVALS"]
+    return enqueue(
+        fetch_recording,
+        recording_id,
+        retry=Retry(max=len(intervals), interval=list(intervals)),
+        job_timeout=600,
+        on_failure=Callback(fetch_failed),
+    )
+
+
+@bp.cli.command("purge")
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be removed; remove nothing."
+)
+def purge_command(dry_run: bool) -> None:
+    """Delete recording media past its retention time (metadata is kept)."""
+    app = current_app._get_current_object()
+    items = expired(app)
+    for item in items:
+        click.echo(
+            f"{'would remove' if dry_run else 'removed'} {item.recording.recording_sid}"
+            f" (line {item.line or '?'}, {item.age_days} days, {item.size} bytes)"
+        )
+    if not dry_run:
+        purge(app, items)
+    total = sum(item.size for item in items)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(items)} recording(s), {total} bytes")
+
+
+@bp.cli.command("fetch")
+def fetch_command() -> None:
+    """Try again to fetch recordings that are pending or failed."""
+    waiting = db.session.scalars(
+        select(Recording.id).where(
+            Recording.media_status.in_(("pending", "fetching", "failed"))
+        )
+    ).all()
+    for recording_id in waiting:
+        db.session.get(Recording, recording_id).media_status = "pending"
+    db.session.commit()
+    handed = sum(1 for recording_id in waiting if schedule_fetch(recording_id))
+    click.echo(f"handed {handed} of {len(waiting)} recording(s) to the fetch job")
+
+
+@bp.get("/api/recordings/<int:recording_id>/audio")
+@api_login_required()
+def audio(recording_id: int) -> Response:
+    """The stored audio, with Range support so the player can seek."""
+    recording = db.session.get(Recording, recording_id)
+    if recording is None:
+        raise ApiError(404, "not_found", f"no recording {recording_id}")
+    user = g.api_user
+    if not may_listen(user, recording):
+        raise ApiError(403, "forbidden", "you may not listen to this recording")
+    if recording.media_status == "purged":
+        raise ApiError(
+            410, "purged", "this recording was deleted after its retention time"
+        )
+    if recording.media_status != "stored" or not recording.storage_key:
+        raise ApiError(404, "not_stored", "the audio is not stored (yet)")
+    path = storage_for(current_app).local_path(recording.storage_key)
+    if path is None or not path.is_file():
+        raise ApiError(404, "not_stored", "the stored audio is missing")
+    if is_first_range(request.headers.get("Range")) and recording.ticket_id is not None:
+        ticket = db.session.get(Ticket, recording.ticket_id)
+        ticket.record("listened", user.email, recording_id=recording.id)
+        db.session.commit()
+    response = send_file(
+        path,
+        mimetype="audio/mpeg" if recording.media_format == "mp3" else "audio/wav",
+        conditional=True,
+        etag=recording.sha256 or True,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @bp.errorhandler(Exception)
-def keep_for_later(error: Exception) -> HTTPException | tuple[str, int]:
-    """Twilio never retries a recording callback: keep it on disk, not a 5xx."""
+def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
+    """The callback keeps what failed for later; the API answers JSON errors."""
+    if isinstance(error, ApiError):
+        return handle_api_error(error)
     if isinstance(error, HTTPException):
-        return error
+        return handle_http_error(error) if request.path.startswith("/api/") else error
     db.session.rollback()
-    save_request()
-    return "", 204
+    if request.endpoint == "recordings.callback":
+        # Twilio never retries a recording callback: keep it on disk, not a 5xx.
+        save_request()
+        return "", 204
+    return handle_unexpected(error)

@@ -31,6 +31,7 @@ class FakeGateway:
     """Stands in for TwilioGateway; `fail_with` makes the next sends raise."""
 
     sent: list[dict[str, str | None]] = field(default_factory=list)
+    deleted_recordings: list[str] = field(default_factory=list)
     fail_with: list[Exception] = field(default_factory=list)
     configured: bool = True
 
@@ -41,6 +42,9 @@ class FakeGateway:
             {"to": to, "body": body, "from": from_, "callback": status_callback}
         )
         return SentMessage(f"SM{len(self.sent):032x}", "queued")
+
+    def delete_recording(self, recording_sid: str) -> None:
+        self.deleted_recordings.append(recording_sid)
 
 
 def twilio_error(status: int, code: int) -> TwilioRestException:
@@ -68,8 +72,10 @@ def daytime(monkeypatch):
 
 
 @pytest.fixture
-def app() -> Iterator[Flask]:
+def app(tmp_path) -> Iterator[Flask]:
     app = create_app(TestingConfig)
+    app.config["RECORDINGS_DIR"] = str(tmp_path / "recordings")
+    app.instance_path = str(tmp_path / "instance")
     app.extensions["twilio"] = FakeGateway()
     inline = Queue(is_async=False, connection=FakeRedis())
     app.extensions["rq"] = JobQueue(

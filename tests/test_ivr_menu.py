@@ -105,6 +105,17 @@ def test_option_0_with_an_agent_dials_their_client():
     step = ivr.to_agent(MENU, "fr", url, agent="agent_42")
     root = parse(str(step.twiml))
     assert root.find("Dial/Client").text == "agent_42"
+    assert root.find("Dial").get("record") is None
+
+
+def test_recorded_line_tells_the_caller_then_records_both_channels():
+    root = parse(str(ivr.to_agent(MENU, "fr", url, "agent_42", record=True).twiml))
+    assert verbs(root) == ["Say", "Dial"]
+    assert "enregistré" in root[0].text
+    dial = root.find("Dial")
+    assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("recordingStatusCallback") == "/recordings.callback?"
+    assert dial.get("recordingStatusCallbackEvent") == "completed absent"
 
 
 def test_option_9_switches_to_english_and_back():

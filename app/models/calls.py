@@ -42,6 +42,8 @@ class Call(db.Model):
     # a complaint): if they hang up first, the status callback files a callback.
     intent: Mapped[str | None] = mapped_column(String(16))
     intent_category: Mapped[str | None] = mapped_column(String(64))
+    # The agent who took the call: they may listen to its recording.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[int | None] = mapped_column(Integer)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -25,6 +25,15 @@ class Recording(db.Model):
     source: Mapped[str | None] = mapped_column(String(32))
     media_url: Mapped[str | None] = mapped_column(String(500))
     error_code: Mapped[str | None] = mapped_column(String(16))
+    # Our own copy: pending, fetching, stored, failed, purged (None: nothing to fetch).
+    media_status: Mapped[str | None] = mapped_column(String(16))
+    storage_key: Mapped[str | None] = mapped_column(String(128))  # a name we made
+    media_format: Mapped[str | None] = mapped_column(String(8))  # wav, mp3
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    fetch_error: Mapped[str | None] = mapped_column(String(200))
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

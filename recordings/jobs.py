@@ -1,0 +1,159 @@
+"""The fetch job: Twilio's recording media, downloaded, checked and kept."""
+
+import io
+import logging
+import wave
+
+import requests
+from flask import current_app
+from sqlalchemy import update
+
+from app.extensions import db
+from app.models import Recording, Ticket
+from app.models.types import utcnow
+from recordings.storage import StorageError, storage_for
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 200 * 1024 * 1024  # four hours of 8 kHz 16-bit stereo
+CHUNK = 64 * 1024
+# A stored file may differ from Twilio's duration by rounding and trimming.
+DURATION_TOLERANCE = 2.0
+
+
+class MediaNotReady(Exception):
+    """Twilio answered 404 or 5xx: the media is not there yet; RQ tries again."""
+
+
+class MediaRefused(Exception):
+    """A permanent problem (auth, not audio, wrong length): no point retrying."""
+
+
+def _auth() -> tuple[str, str] | None:
+    config = current_app.config
+    if config.get("TWILIO_API_KEY") and config.get("TWILIO_API_SECRET"):
+        return config["TWILIO_API_KEY"], config["TWILIO_API_SECRET"]
+    if config.get("TWILIO_ACCOUNT_SID") and not config.get("TWILIO_LOCAL_TOKEN"):
+        return config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]
+    return None
+
+
+def _note(recording: Recording, action: str, **detail: object) -> None:
+    if recording.ticket_id is not None:
+        ticket = db.session.get(Ticket, recording.ticket_id)
+        ticket.record(action, "system", recording_sid=recording.recording_sid, **detail)
+
+
+def _wav_seconds(head: bytes) -> float | None:
+    """The duration a WAV header announces, or None if this is no WAV."""
+    try:
+        with wave.open(io.BytesIO(head)) as audio:
+            return audio.getnframes() / float(audio.getframerate())
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return None
+
+
+def _check(recording: Recording, content_type: str, head: bytes, size: int) -> str:
+    """The format of what was downloaded, once it is sure to be the right audio."""
+    if content_type.startswith("audio/mpeg"):
+        if size < 128:
+            raise MediaRefused("mp3 too short to hold audio")
+        return "mp3"
+    seconds = _wav_seconds(head)
+    if seconds is None:
+        raise MediaRefused(f"not audio ({content_type or 'no content type'})")
+    if recording.duration is not None and abs(seconds - recording.duration) > max(
+        DURATION_TOLERANCE, recording.duration * 0.1
+    ):
+        raise MediaRefused(
+            f"{seconds:.1f} s of audio, Twilio said {recording.duration} s"
+        )
+    return "wav"
+
+
+def fetch_recording(recording_id: int) -> None:
+    """Download one recording; 404/5xx/time-outs raise so RQ's Retry tries again."""
+    recording = db.session.get(Recording, recording_id)
+    if recording is None or recording.media_status not in ("pending", "fetching"):
+        return  # gone, already stored, or given up
+    auth = _auth()
+    if auth is None or not recording.media_url:
+        recording.media_status = "remote"  # no account: Twilio keeps the only copy
+        db.session.commit()
+        return
+    db.session.execute(
+        update(Recording)
+        .where(Recording.id == recording.id)
+        .values(media_status="fetching")
+    )
+    db.session.commit()
+    key = f"{recording.recording_sid}.wav"
+    try:
+        with requests.get(
+            recording.media_url + ".wav", auth=auth, stream=True, timeout=(5, 30)
+        ) as response:
+            if response.status_code == 404 or response.status_code >= 500:
+                raise MediaNotReady(f"Twilio answered {response.status_code}")
+            if response.status_code != 200:
+                raise MediaRefused(f"Twilio answered {response.status_code}")
+            content_type = response.headers.get("Content-Type", "")
+            if not content_type.startswith("audio/"):
+                raise MediaRefused(f"not audio ({content_type or 'no content type'})")
+            stored = storage_for(current_app).save(
+                key, response.iter_content(CHUNK), MAX_BYTES
+            )
+    except (MediaRefused, StorageError) as error:
+        _give_up(recording, str(error))
+        return
+    except requests.RequestException as error:
+        raise MediaNotReady(str(error)) from error
+    path = storage_for(current_app).local_path(key)
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    try:
+        media_format = _check(recording, content_type, head, stored.size)
+    except MediaRefused as error:
+        storage_for(current_app).delete(key)
+        _give_up(recording, str(error))
+        return
+    recording.storage_key = key
+    recording.media_format = media_format
+    recording.size_bytes = stored.size
+    recording.sha256 = stored.sha256
+    recording.media_status = "stored"
+    recording.fetch_error = None
+    recording.stored_at = utcnow()
+    _note(recording, "recording_stored", size=stored.size, sha256=stored.sha256)
+    db.session.commit()
+    if current_app.config.get("DELETE_TWILIO_RECORDINGS"):
+        _delete_at_twilio(recording)
+
+
+def _delete_at_twilio(recording: Recording) -> None:
+    """Only after our copy is verified; a failure here keeps both copies."""
+    try:
+        current_app.extensions["twilio"].delete_recording(recording.recording_sid)
+    except Exception:
+        log.exception(
+            "could not delete recording %s at Twilio", recording.recording_sid
+        )
+        return
+    _note(recording, "recording_deleted_at_twilio")
+    db.session.commit()
+
+
+def _give_up(recording: Recording, reason: str) -> None:
+    recording.media_status = "failed"
+    recording.fetch_error = reason[:200]
+    _note(recording, "recording_failed", reason=reason[:200])
+    db.session.commit()
+    log.warning("recording %s not stored: %s", recording.recording_sid, reason)
+
+
+def fetch_failed(job, connection, error_type, error, traceback) -> None:
+    """RQ failure callback: after the last retry the recording is marked failed."""
+    if job.retries_left:
+        return
+    recording = db.session.get(Recording, job.args[0])
+    if recording is not None and recording.media_status in ("pending", "fetching"):
+        _give_up(recording, f"gave up after retries: {error}")
