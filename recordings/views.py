@@ -27,7 +27,7 @@ from app.webhooks import form_text, twilio_signed
 from recordings.access import is_first_range, may_listen
 from recordings.jobs import fetch_failed, fetch_recording
 from recordings.retention import expired, purge
-from recordings.storage import storage_for
+from recordings.storage import StorageError, storage_for
 
 bp = Blueprint("recordings", __name__)
 
@@ -134,7 +134,10 @@ def audio(recording_id: int) -> Response:
         )
     if recording.media_status != "stored" or not recording.storage_key:
         raise ApiError(404, "not_stored", "the audio is not stored (yet)")
-    path = storage_for(current_app).local_path(recording.storage_key)
+    try:
+        path = storage_for(current_app).local_path(recording.storage_key)
+    except StorageError:
+        raise ApiError(404, "not_stored", "the stored audio is missing") from None
     if path is None or not path.is_file():
         raise ApiError(404, "not_stored", "the stored audio is missing")
     if is_first_range(request.headers.get("Range")) and recording.ticket_id is not None:

@@ -20,6 +20,9 @@ from app.queue import JobQueue
 from app.telephony import SentMessage
 from config import TestingConfig
 
+# Fixtures kept in their own modules: the media stand-in for recording downloads.
+pytest_plugins = ["tests.media_standin"]
+
 TOKEN = TestingConfig.TWILIO_AUTH_TOKEN
 LINE = "+2290121300000"  # the first line of config/lines.yaml
 HOTLINE = "+2290121300001"
