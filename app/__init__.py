@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app import queue
+from app import events, queue
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
@@ -92,6 +92,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     queue.init_app(app)
+    events.init_app(app)
     app.extensions["twilio"] = TwilioGateway.from_app(app)
     # Lines and menus are read once here: a malformed file stops start-up with
     # an error naming the file and the line.

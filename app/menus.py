@@ -34,6 +34,9 @@ PROMPTS = (
     "closed",
     "agent_unavailable",
     "technical_problem",
+    "please_hold",
+    "queue_position",
+    "queue_options",
 )
 STATUS_NAMES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
 

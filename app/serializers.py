@@ -92,3 +92,13 @@ def ticket_detail_json(
         "recordings": [recording_json(recording) for recording in recordings],
         "messages": [message_json(message) for message in messages],
     }
+
+
+def empty_history(phone: str) -> dict[str, Any]:
+    """The screen-pop of someone the centre has never heard from."""
+    return {
+        "caller": {"phone": phone, "name": None, "language": None},
+        "tickets": [],
+        "calls": [],
+        "messages": [],
+    }

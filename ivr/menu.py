@@ -22,6 +22,7 @@ MAX_PLAYS = 3
 GATHER_TIMEOUT = 6  # seconds of silence before Twilio gives up on a key
 REFERENCE_TIMEOUT = 10  # typing eight digits takes longer
 MAX_MESSAGE_SECONDS = 180
+AGENT_RING_SECONDS = 20  # then the next agent, or the queue
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,19 @@ class Step:
     # "agent", "complaint" or "callback": the call must end with a ticket.
     intent: str | None = None
     category: str | None = None
+    # The caller asked for a person: the view finds one (see ring()).
+    wants_agent: bool = False
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One agent to ring, with what their softphone shows before they answer."""
+
+    identity: str
+    call_sid: str
+    caller: str
+    line: str
+    tried: tuple[int, ...]  # agent ids rung so far, this one included
 
 
 def _say(target: VoiceResponse | Gather, menu: Menu, lang: str, text: str) -> None:
@@ -86,7 +100,6 @@ def route_main(
     digits: str,
     speech: str,
     url: UrlFor,
-    agent: str | None = None,
 ) -> Step:
     """The main menu's answer to one key press, spoken word or silence."""
     action = menu.option_for(lang, digits, speech)
@@ -100,31 +113,31 @@ def route_main(
         response.redirect(url("ivr.main", lang=lang), method="POST")
         return Step(response)
     if action == "agent":
-        return to_agent(menu, lang, url, agent, line.record_calls)
+        return Step(VoiceResponse(), intent="agent", wants_agent=True)
     if action == "other_language":
         return Step(main_menu(menu, line, menu.other_language(lang), url))
     if action == "repeat":
         return Step(main_menu(menu, line, lang, url, attempt))
     if attempt >= MAX_PLAYS:
         # Three plays and still no choice: a person should take it from here.
-        return to_agent(menu, lang, url, agent, line.record_calls)
+        return Step(VoiceResponse(), intent="agent", wants_agent=True)
     notice = "invalid_choice" if digits or speech else "no_input"
     return Step(main_menu(menu, line, lang, url, attempt + 1, notice=notice))
 
 
 def to_agent(
-    menu: Menu, lang: str, url: UrlFor, agent: str | None, record: bool = False
-) -> Step:
-    """Hand the caller to an agent, or take a message when nobody can answer.
+    menu: Menu, lang: str, url: UrlFor, ring: Ring | None, record: bool = False
+) -> VoiceResponse:
+    """Ring one agent's softphone, or take a message when nobody can answer.
 
     With `record`, the caller is told first and the call is recorded on two
     channels (caller and agent apart) from the moment the agent answers.
     """
     response = VoiceResponse()
-    if agent is None:
+    if ring is None:
         _say(response, menu, lang, menu.say(lang, "agent_unavailable"))
         _voicemail(response, menu, lang, url, purpose="callback")
-        return Step(response, intent="agent")
+        return response
     recording = {}
     if record:
         _say(response, menu, lang, menu.say(lang, "recording_notice"))
@@ -134,9 +147,64 @@ def to_agent(
             "recording_status_callback_method": "POST",
             "recording_status_callback_event": "completed absent",
         }
-    dial = response.dial(answer_on_bridge=True, timeout=20, **recording)
-    dial.client(agent)
-    return Step(response, intent="agent")
+    tried = ",".join(str(agent) for agent in ring.tried)
+    dial = response.dial(
+        action=url("ivr.dial_result", lang=lang, tried=tried),
+        method="POST",
+        answer_on_bridge=True,
+        timeout=AGENT_RING_SECONDS,
+        **recording,
+    )
+    client = dial.client(
+        status_callback=url("ivr.agent_status"),
+        status_callback_method="POST",
+        status_callback_event="ringing answered completed",
+    )
+    client.identity(ring.identity)
+    # Read by the softphone as call.customParameters before the agent answers.
+    client.parameter(name="callSid", value=ring.call_sid)
+    client.parameter(name="caller", value=ring.caller)
+    client.parameter(name="line", value=ring.line)
+    return response
+
+
+def hold(menu: Menu, lang: str, url: UrlFor, queue_name: str) -> VoiceResponse:
+    """Every agent is on a call: wait in the line's queue."""
+    response = VoiceResponse()
+    _say(response, menu, lang, menu.say(lang, "please_hold"))
+    response.enqueue(
+        queue_name,
+        action=url("ivr.queue_result", lang=lang),
+        method="POST",
+        wait_url=url("ivr.queue_wait", lang=lang),
+        wait_url_method="POST",
+    )
+    return response
+
+
+def queue_wait(
+    menu: Menu, lang: str, url: UrlFor, position: int | None
+) -> VoiceResponse:
+    """What a waiting caller hears, again and again: the position and a way out."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        action=url("ivr.queue_choice", lang=lang),
+        method="POST",
+        timeout=1,
+    )
+    if position:
+        _say(gather, menu, lang, menu.say(lang, "queue_position", position=position))
+    _say(gather, menu, lang, menu.say(lang, "queue_options"))
+    response.pause(length=15)
+    return response
+
+
+def leave_queue() -> VoiceResponse:
+    response = VoiceResponse()
+    response.leave()
+    return response
 
 
 def closed(menu: Menu, lang: str, url: UrlFor) -> Step:

@@ -11,16 +11,30 @@ from werkzeug.exceptions import HTTPException
 from app.extensions import db
 from app.lines import Line, current_lines
 from app.menus import Menu, menu_for
-from app.models import Ticket
+from app.models import Call, Ticket
+from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
-from app.services.calls import apply_status, call_for, log_arrival, note_intent
+from app.services.calls import (
+    apply_status,
+    call_for,
+    log_arrival,
+    note_intent,
+    parse_count,
+)
 from app.services.followups import commit_and_dispatch
+from app.services.presence import (
+    agent_for_identity,
+    available_agents,
+    presence_of,
+    set_status,
+)
 from app.services.recordings import attach, recording_for
 from app.services.tickets import link_call, ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, public_url, twilio_signed, twiml
 from ivr import menu as ivr
+from ivr.routing import parse_tried, ring
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +120,13 @@ def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
     voice_menu = menu_for(line)
     lang = _language(voice_menu, line)
     step = route(voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url)
+    call = None
     if step.intent and form_text("CallSid", 64):
         call = call_for(request.form, line.number, _region())
         note_intent(call, step.intent, step.category)
-        db.session.commit()
-    return twiml(step.twiml)
+    answer = ring(voice_menu, line, lang, call) if step.wants_agent else step.twiml
+    db.session.commit()
+    return twiml(answer)
 
 
 @bp.post("/menu")
@@ -222,6 +238,98 @@ def status() -> Response | tuple[str, int]:
         ticket_for_call(call, purpose, call.intent_category, lang, note=note)
     commit_and_dispatch()
     return "", 204
+
+
+@bp.post("/dial-result")
+@twilio_signed
+def dial_result() -> Response:
+    """The <Dial> to an agent ended: done if they talked, else the next agent."""
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    if form_text("DialCallStatus", 16) in ("completed", "answered"):
+        return twiml(ivr.goodbye(voice_menu, lang))
+    call = call_for(request.form, line.number, _region())
+    tried = parse_tried(request.args.get("tried"))
+    answer = ring(voice_menu, line, lang, call, tried)
+    db.session.commit()
+    return twiml(answer)
+
+
+@bp.post("/agent-status")
+@twilio_signed
+def agent_status() -> tuple[str, int]:
+    """The agent's leg: busy while it is up, free again when it ends."""
+    agent = agent_for_identity(form_text("To", 128).removeprefix("client:"))
+    parent = form_text("ParentCallSid", 64)
+    if agent is None or not parent:
+        return "", 204
+    status_value = form_text("CallStatus", 16)
+    presence = presence_of(agent)
+    if status_value == "in-progress":
+        set_status(agent, "busy", call_sid=parent)
+        call = db.session.scalar(select(Call).filter_by(call_sid=parent))
+        if call is not None:
+            call.agent_id = agent.id
+    elif status_value in FINAL_STATUSES and presence.call_sid == parent:
+        set_status(agent, "available")
+    db.session.commit()
+    return "", 204
+
+
+@bp.post("/queue-wait")
+@twilio_signed
+def queue_wait() -> Response:
+    """Played to a waiting caller in a loop; leaves as soon as an agent is free."""
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    if available_agents(line.number):
+        return twiml(ivr.leave_queue())
+    position = parse_count(request.form.get("QueuePosition"))
+    return twiml(ivr.queue_wait(voice_menu, lang, public_url, position))
+
+
+@bp.post("/queue-choice")
+@twilio_signed
+def queue_choice() -> Response:
+    if _keys() == "1":
+        call = call_for(request.form, _line().number, _region())
+        note_intent(call, "callback")
+        call.intent_category = "leave_queue"
+        db.session.commit()
+        return twiml(ivr.leave_queue())
+    line = _line()
+    voice_menu = menu_for(line)
+    return twiml(
+        ivr.queue_wait(voice_menu, _language(voice_menu, line), public_url, None)
+    )
+
+
+@bp.post("/queue-result")
+@twilio_signed
+def queue_result() -> Response:
+    """The caller left the queue: to a free agent, to voicemail, or hung up."""
+    line = _line()
+    voice_menu = menu_for(line)
+    lang = _language(voice_menu, line)
+    result = form_text("QueueResult", 32)
+    call = call_for(request.form, line.number, _region())
+    if result == "hangup":
+        # No caller is lost: waiting and hanging up files a callback.
+        note = "caller hung up while waiting for an agent — call back"
+        ticket_for_call(call, "callback", None, call.language or lang, note=note)
+        commit_and_dispatch()
+        return twiml(ivr.goodbye(voice_menu, lang))
+    if result == "leave" and call.intent_category != "leave_queue":
+        answer = ring(voice_menu, line, lang, call)
+    elif result == "bridged":
+        answer = ivr.goodbye(voice_menu, lang)
+    else:
+        call.intent_category = None
+        answer = ivr.voicemail(voice_menu, lang, public_url, "callback")
+    db.session.commit()
+    return twiml(answer)
 
 
 @bp.post("/fallback")

@@ -94,28 +94,58 @@ def test_option_3_gives_information_then_back_to_the_menu():
     assert root.find("Redirect").text == "/ivr.main?lang=fr"
 
 
-def test_option_0_without_agent_takes_a_callback_message():
-    step, root = route("0")
-    assert step.intent == "agent"
+def test_option_0_asks_the_view_for_an_agent():
+    step, _ = route("0")
+    assert (step.intent, step.wants_agent) == ("agent", True)
+
+
+def test_nobody_to_ring_takes_a_callback_message():
+    root = parse(str(ivr.to_agent(MENU, "fr", url, None)))
     assert "Aucun conseiller" in spoken(root)
     assert "purpose=callback" in root.find("Record").get("action")
 
 
-def test_option_0_with_an_agent_dials_their_client():
-    step = ivr.to_agent(MENU, "fr", url, agent="agent_42")
-    root = parse(str(step.twiml))
-    assert root.find("Dial/Client").text == "agent_42"
-    assert root.find("Dial").get("record") is None
+RING = ivr.Ring(
+    "agent_42", "CA" + "1" * 32, "+2290197000000", "+2290121300000", (7, 42)
+)
+
+
+def test_an_agent_is_rung_with_the_call_as_parameters():
+    root = parse(str(ivr.to_agent(MENU, "fr", url, RING)))
+    dial = root.find("Dial")
+    assert dial.get("action") == "/ivr.dial_result?lang=fr&tried=7%2C42"
+    assert dial.get("timeout") == str(ivr.AGENT_RING_SECONDS)
+    assert dial.get("record") is None
+    client = dial.find("Client")
+    assert client.findtext("Identity") == "agent_42"
+    assert client.get("statusCallbackEvent") == "ringing answered completed"
+    params = {p.get("name"): p.get("value") for p in client.iter("Parameter")}
+    assert params == {
+        "callSid": RING.call_sid,
+        "caller": RING.caller,
+        "line": RING.line,
+    }
 
 
 def test_recorded_line_tells_the_caller_then_records_both_channels():
-    root = parse(str(ivr.to_agent(MENU, "fr", url, "agent_42", record=True).twiml))
+    root = parse(str(ivr.to_agent(MENU, "fr", url, RING, record=True)))
     assert verbs(root) == ["Say", "Dial"]
     assert "enregistré" in root[0].text
     dial = root.find("Dial")
     assert dial.get("record") == "record-from-answer-dual"
     assert dial.get("recordingStatusCallback") == "/recordings.callback?"
     assert dial.get("recordingStatusCallbackEvent") == "completed absent"
+
+
+def test_hold_enqueues_with_a_wait_url_that_offers_a_message():
+    root = parse(str(ivr.hold(MENU, "fr", url, "ecoute-2290121300000")))
+    enqueue = root.find("Enqueue")
+    assert enqueue.text == "ecoute-2290121300000"
+    assert enqueue.get("waitUrl") == "/ivr.queue_wait?lang=fr"
+    wait = parse(str(ivr.queue_wait(MENU, "en", url, 3)))
+    assert "number 3 in the queue" in spoken(wait)
+    assert "press 1" in spoken(wait)
+    assert gather(wait).get("action") == "/ivr.queue_choice?lang=en"
 
 
 def test_option_9_switches_to_english_and_back():
@@ -145,9 +175,8 @@ def test_silence_or_wrong_input_replays_with_the_next_attempt(digits, speech, no
 
 
 def test_third_play_without_a_choice_goes_to_an_agent_or_voicemail():
-    step, root = route("", "", attempt=3)
-    assert step.intent == "agent"
-    assert root.find("Record") is not None
+    step, _ = route("", "", attempt=3)
+    assert (step.intent, step.wants_agent) == ("agent", True)
 
 
 @pytest.mark.parametrize(

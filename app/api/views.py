@@ -20,7 +20,7 @@ from app.menus import menu_for
 from app.models import Caller, Message, Recording, Role, Ticket, TicketStatus, User
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
-from app.serializers import ticket_detail_json, ticket_json
+from app.serializers import empty_history, ticket_detail_json, ticket_json
 from app.services.callers import caller_for, history_for
 from app.services.followups import commit_and_dispatch
 from app.services.tickets import (
@@ -260,13 +260,5 @@ def update_ticket(reference: str) -> Response:
 @api_login_required()
 def caller_history(phone: str) -> Response:
     number = _phone(phone)
-    history = history_for(number)
-    if history is None:
-        # Nobody by that number yet: an empty history is still a screen-pop.
-        history = {
-            "caller": {"phone": number, "name": None, "language": None},
-            "tickets": [],
-            "calls": [],
-            "messages": [],
-        }
-    return jsonify(history)
+    # Nobody by that number yet: an empty history is still a screen-pop.
+    return jsonify(history_for(number) or empty_history(number))

@@ -1,5 +1,6 @@
 """Every table of Écoute, imported here so Alembic and the app see them all."""
 
+from app.models.agents import Presence, Service
 from app.models.callers import Caller
 from app.models.calls import Call
 from app.models.messages import Message
@@ -12,8 +13,10 @@ __all__ = [
     "Call",
     "Caller",
     "Message",
+    "Presence",
     "Recording",
     "Role",
+    "Service",
     "Ticket",
     "TicketEvent",
     "TicketStatus",

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.agents import Service
 from app.models.callers import Caller
 from app.models.calls import Call
 from app.models.types import UTCDateTime, utcnow
@@ -52,6 +53,10 @@ class Ticket(db.Model):
     language: Mapped[str] = mapped_column(String(2), default="fr")
     description: Mapped[str | None] = mapped_column(Text)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The department in charge; None while the centre's intake handles it.
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id"), index=True
+    )
     # The call that created the ticket: one ticket per call at most, which is what
     # makes voicemail, recording and hang-up callbacks idempotent in any order.
     origin_call_id: Mapped[int | None] = mapped_column(
@@ -64,6 +69,7 @@ class Ticket(db.Model):
 
     caller: Mapped[Caller | None] = relationship()
     assignee: Mapped[User | None] = relationship()
+    service: Mapped[Service | None] = relationship()
     calls: Mapped[list[Call]] = relationship(
         secondary=ticket_calls, order_by=Call.started_at
     )

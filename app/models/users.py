@@ -3,6 +3,7 @@
 import enum
 import hashlib
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String
@@ -11,6 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.models.agents import Service
 
 
 class Role(enum.StrEnum):
@@ -42,6 +46,12 @@ class User(UserMixin, db.Model):
     tokens: Mapped[list["ApiToken"]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    services: Mapped[list["Service"]] = relationship(secondary="user_services")
+
+    @property
+    def identity(self) -> str:
+        """The Twilio Client identity of this agent's softphone."""
+        return f"agent_{self.id}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

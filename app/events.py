@@ -1,0 +1,81 @@
+"""Live events to agents' pages: Redis pub/sub across processes, or in memory.
+
+A screen-pop must reach the agent whichever gunicorn process holds their stream,
+so with REDIS_URL every process publishes to and listens on Redis channels.
+"""
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+
+KEEPALIVE = object()  # yielded when nothing came for a while, to keep streams open
+
+
+class MemoryBroker:
+    """One process: each subscriber has its own queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, list[queue.Queue]] = {}
+
+    def publish(self, channel: str, event: str, data: dict[str, Any]) -> int:
+        with self._lock:
+            targets = list(self._subscribers.get(channel, []))
+        for target in targets:
+            target.put((event, data))
+        return len(targets)
+
+    def subscribe(self, channel: str, wait: float) -> Iterator[Any]:
+        mailbox: queue.Queue = queue.Queue()
+        with self._lock:
+            self._subscribers.setdefault(channel, []).append(mailbox)
+        try:
+            while True:
+                try:
+                    yield mailbox.get(timeout=wait)
+                except queue.Empty:
+                    yield KEEPALIVE
+        finally:
+            with self._lock:
+                self._subscribers[channel].remove(mailbox)
+
+
+class RedisBroker:
+    def __init__(self, url: str) -> None:
+        self.redis = Redis.from_url(url, socket_connect_timeout=2)
+
+    def publish(self, channel: str, event: str, data: dict[str, Any]) -> int:
+        payload = json.dumps({"event": event, "data": data})
+        return int(self.redis.publish(f"ecoute:{channel}", payload))
+
+    def subscribe(self, channel: str, wait: float) -> Iterator[Any]:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(f"ecoute:{channel}")
+        try:
+            while True:
+                message = pubsub.get_message(timeout=wait)
+                if message is None:
+                    yield KEEPALIVE
+                    continue
+                payload = json.loads(message["data"])
+                yield payload["event"], payload["data"]
+        finally:
+            pubsub.close()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    app.extensions["events"] = RedisBroker(url) if url else MemoryBroker()
+
+
+def broker() -> MemoryBroker | RedisBroker:
+    return current_app.extensions["events"]
+
+
+def agent_channel(user_id: int) -> str:
+    return f"agent:{user_id}"

@@ -1,0 +1,68 @@
+"""Option 0: ring the longest-idle available agent, then the next, then the queue."""
+
+import logging
+import re
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from app.events import agent_channel, broker
+from app.lines import Line
+from app.menus import Menu
+from app.models import Call
+from app.models.types import utcnow
+from app.serializers import empty_history
+from app.services.callers import history_for
+from app.services.presence import agents_online, available_agents
+from app.webhooks import public_url
+from ivr import menu as ivr
+
+log = logging.getLogger(__name__)
+
+
+def queue_name(line: Line) -> str:
+    """One Twilio queue per line (a name of at most 64 characters)."""
+    return "ecoute-" + re.sub(r"\D", "", line.number)
+
+
+def parse_tried(text: str | None) -> tuple[int, ...]:
+    ids = [
+        int(part)
+        for part in (text or "").split(",")
+        if part.isdigit() and len(part) < 10
+    ]
+    return tuple(ids[:50])
+
+
+def screen_pop(agent_id: int, call: Call, line: Line) -> None:
+    """Push the caller's history to the agent's page before they answer."""
+    phone = call.caller.phone_e164 if call.caller else None
+    history = (history_for(phone) if phone else None) or empty_history(
+        phone or call.from_raw
+    )
+    payload = {**history, "call_sid": call.call_sid, "line": line.number}
+    try:
+        broker().publish(agent_channel(agent_id), "screenpop", payload)
+    except Exception:
+        # The call must ring even if the page cannot be told: log, go on.
+        log.exception("screen-pop for agent %s not delivered", agent_id)
+
+
+def ring(
+    menu: Menu, line: Line, lang: str, call: Call | None, tried: tuple[int, ...] = ()
+) -> VoiceResponse:
+    """The next agent to ring for this call, the queue, or a voicemail."""
+    if not line.is_open(utcnow()):
+        return ivr.closed(menu, lang, public_url).twiml
+    agents = available_agents(line.number, exclude=set(tried))
+    if agents and call is not None:
+        agent = agents[0]
+        screen_pop(agent.id, call, line)
+        caller = call.caller.phone_e164 if call.caller else call.from_raw
+        target = ivr.Ring(
+            agent.identity, call.call_sid, caller, line.number, (*tried, agent.id)
+        )
+        return ivr.to_agent(menu, lang, public_url, target, line.record_calls)
+    if call is not None and agents_online(line.number):
+        # Everyone is on a call: wait for the next free agent.
+        return ivr.hold(menu, lang, public_url, queue_name(line))
+    return ivr.to_agent(menu, lang, public_url, None)
