@@ -16,15 +16,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Prism (the Twilio API mock the SMS tests run against), pinned in package-lock.json.
+# Pinned in package-lock.json: wavesurfer.js (the recording player's waveform, served
+# by the app from node_modules) and Prism (the Twilio API mock the SMS tests run against).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Debian's chromium, which the browser tests drive through Playwright (no browser
+# download). Order-only below: nothing is done when it is already installed.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d app/translations -f 2>&1 | grep -v "^compiling" || true
 
-run: $(VENV)/.installed translations
+run: $(VENV)/.installed node_modules/.installed translations
 	APP_ENV=development $(FLASK) db upgrade
 	@echo "Demo logins:"
 	@APP_ENV=development $(FLASK) seed-demo
@@ -32,7 +40,7 @@ run: $(VENV)/.installed translations
 	@echo "Play a call in another terminal: $(FLASK) simulate-call --from 0197000000 --press 1,1"
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed node_modules/.installed translations
+test: $(VENV)/.installed node_modules/.installed translations | /usr/bin/chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q

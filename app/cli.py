@@ -1,5 +1,6 @@
 """Command line of CONTRACT §5: users, worker, simulate-call (and demo seeding)."""
 
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -89,8 +90,12 @@ def worker(burst: bool) -> None:
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: jobs already run in-process")
-    # The work horse forks per job: it must not inherit the parent's connections.
+    # Load once here what every job needs, so each forked work horse starts warm
+    # (twilio's message modules, compiled statements) instead of paying for it.
+    current_app.extensions["twilio"].client.messages  # noqa: B018 - imports modules
     db.engine.dispose()
+    # A work horse must never share the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
     connection = Redis.from_url(url)
     rq_worker = Worker(list(current_app.config["RQ_QUEUES"]), connection=connection)
     rq_worker.work(burst=burst, with_scheduler=True)
@@ -157,6 +162,9 @@ def cron(interval: int) -> None:
         raise click.ClickException("REDIS_URL is not set: run `sms flush` instead")
     scheduler = CronScheduler(connection=Redis.from_url(url))
     scheduler.register(flush_outbox, queue_name="sms", interval=interval)
+    # Feature packages add theirs (recordings: fetches lost while Redis was down).
+    for job, queue_name in current_app.extensions.get("periodic_jobs", []):
+        scheduler.register(job, queue_name=queue_name, interval=interval)
     scheduler.start()
 
 

@@ -14,8 +14,10 @@ from app.models.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# A job that took a message and died leaves it "sending"; after this long the
-# flush hands it to another job (its Twilio SID is still unset, so it never went).
+# A job that took a message and died leaves it "sending" with no SID; after this
+# long the flush hands it to another job. If it died after Twilio accepted the
+# message but before the commit, the caller gets it twice: delivery is at least
+# once, never zero.
 CLAIM_LEASE = timedelta(minutes=10)
 OPTED_OUT = 21610  # Twilio: the recipient replied STOP; never retried
 

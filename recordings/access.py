@@ -1,7 +1,16 @@
 """Who may listen to a recording (CONTRACT §6)."""
 
+from datetime import timedelta
+
+from sqlalchemy import select
+
 from app.extensions import db
-from app.models import Call, Recording, Ticket, User
+from app.models import Call, Recording, Ticket, TicketEvent, User
+from app.models.types import utcnow
+
+# One listening session: the player's metadata request, the waveform's download
+# and the play itself are one "listened" in the history, not three.
+SESSION = timedelta(minutes=10)
 
 
 def may_listen(user: User, recording: Recording) -> bool:
@@ -24,3 +33,16 @@ def is_first_range(range_header: str | None) -> bool:
     if not range_header:
         return True
     return range_header.replace(" ", "").lower().startswith("bytes=0-")
+
+
+def listened_lately(ticket_id: int, email: str, recording_id: int) -> bool:
+    """Has this person started this recording within the last listening session?"""
+    recent = db.session.scalars(
+        select(TicketEvent.detail).where(
+            TicketEvent.ticket_id == ticket_id,
+            TicketEvent.action == "listened",
+            TicketEvent.actor == email,
+            TicketEvent.at >= utcnow() - SESSION,
+        )
+    )
+    return any((detail or {}).get("recording_id") == recording_id for detail in recent)

@@ -3,19 +3,24 @@
 import io
 import logging
 import wave
+from datetime import timedelta
 
 import requests
 from flask import current_app
-from sqlalchemy import update
+from rq import Callback, Retry
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Recording, Ticket
 from app.models.types import utcnow
+from app.queue import enqueue
 from recordings.storage import StorageError, storage_for
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 200 * 1024 * 1024  # four hours of 8 kHz 16-bit stereo
+MAX_BYTES = 200 * 1024 * 1024
+# Longer than every retry of a fetch: past this, nobody is working on it.
+STALLED_AFTER = timedelta(hours=2)  # four hours of 8 kHz 16-bit stereo
 CHUNK = 64 * 1024
 # A stored file may differ from Twilio's duration by rounding and trimming.
 DURATION_TOLERANCE = 2.0
@@ -157,3 +162,25 @@ def fetch_failed(job, connection, error_type, error, traceback) -> None:
     recording = db.session.get(Recording, job.args[0])
     if recording is not None and recording.media_status in ("pending", "fetching"):
         _give_up(recording, f"gave up after retries: {error}")
+
+
+def schedule_fetch(recording_id: int) -> bool:
+    intervals = current_app.config["RECORDING_FETCH_RETRY_INTERVALS"]
+    return enqueue(
+        fetch_recording,
+        recording_id,
+        retry=Retry(max=len(intervals), interval=list(intervals)),
+        job_timeout=600,
+        on_failure=Callback(fetch_failed),
+    )
+
+
+def requeue_stalled_fetches() -> int:
+    """The periodic job: fetch again what waits too long (its enqueue was lost)."""
+    stalled = db.session.scalars(
+        select(Recording.id).where(
+            Recording.media_status.in_(("pending", "fetching")),
+            Recording.updated_at <= utcnow() - STALLED_AFTER,
+        )
+    ).all()
+    return sum(1 for recording_id in stalled if schedule_fetch(recording_id))

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> bool: ...
+    def sweep_partials(self, older_than_seconds: float) -> int: ...
 
 
 class LocalStorage:
@@ -85,6 +87,16 @@ class LocalStorage:
         existed = path.is_file()
         path.unlink(missing_ok=True)
         return existed
+
+    def sweep_partials(self, older_than_seconds: float) -> int:
+        """Remove temp files a killed download left behind; how many went."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for partial in self.root.glob(".part-*"):
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
 
 def storage_for(app: Flask) -> Storage:

@@ -1,10 +1,23 @@
 """Recordings: Twilio's status callback, and the audio for those who may hear it."""
 
 import click
-from flask import Blueprint, Response, current_app, g, request, send_file
-from rq import Callback, Retry
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.api.auth import api_login_required
 from app.api.errors import (
@@ -17,19 +30,25 @@ from app.extensions import db
 from app.lines import current_lines
 from app.menus import menu_for
 from app.models import Call, Recording, Ticket
-from app.queue import enqueue
 from app.services.calls import call_for
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, note_absent, recording_for
 from app.services.tickets import ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
-from recordings.access import is_first_range, may_listen
-from recordings.jobs import fetch_failed, fetch_recording
+from recordings import pages
+from recordings.access import is_first_range, listened_lately, may_listen
+from recordings.jobs import requeue_stalled_fetches, schedule_fetch
 from recordings.retention import expired, purge
 from recordings.storage import StorageError, storage_for
 
-bp = Blueprint("recordings", __name__)
+bp = Blueprint("recordings", __name__, template_folder="templates")
+# `flask cron` also retries fetches whose enqueue was lost (Redis down).
+bp.record_once(
+    lambda state: state.app.extensions.setdefault("periodic_jobs", []).append(
+        (requeue_stalled_fetches, "default")
+    )
+)
 
 PURPOSES = ("complaint", "callback")
 
@@ -72,17 +91,6 @@ def callback() -> tuple[str, int]:
     return "", 204
 
 
-def schedule_fetch(recording_id: int) -> bool:
-    intervals = current_app.config["RECORDING_FETCH_RETRY_INTERVALS"]
-    return enqueue(
-        fetch_recording,
-        recording_id,
-        retry=Retry(max=len(intervals), interval=list(intervals)),
-        job_timeout=600,
-        on_failure=Callback(fetch_failed),
-    )
-
-
 @bp.cli.command("purge")
 @click.option(
     "--dry-run", is_flag=True, help="Say what would be removed; remove nothing."
@@ -101,6 +109,11 @@ def purge_command(dry_run: bool) -> None:
     total = sum(item.size for item in items)
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {len(items)} recording(s), {total} bytes")
+    if not dry_run:
+        # Half-downloads of killed workers, well past any fetch still running.
+        swept = storage_for(app).sweep_partials(older_than_seconds=24 * 3600)
+        if swept:
+            click.echo(f"removed {swept} unfinished download(s)")
 
 
 @bp.cli.command("fetch")
@@ -140,7 +153,11 @@ def audio(recording_id: int) -> Response:
         raise ApiError(404, "not_stored", "the stored audio is missing") from None
     if path is None or not path.is_file():
         raise ApiError(404, "not_stored", "the stored audio is missing")
-    if is_first_range(request.headers.get("Range")) and recording.ticket_id is not None:
+    if (
+        is_first_range(request.headers.get("Range"))
+        and recording.ticket_id is not None
+        and not listened_lately(recording.ticket_id, user.email, recording.id)
+    ):
         ticket = db.session.get(Ticket, recording.ticket_id)
         ticket.record("listened", user.email, recording_id=recording.id)
         db.session.commit()
@@ -167,4 +184,51 @@ def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
         # Twilio never retries a recording callback: keep it on disk, not a 5xx.
         save_request()
         return "", 204
-    return handle_unexpected(error)
+    if request.path.startswith("/api/"):
+        return handle_unexpected(error)
+    return InternalServerError()  # the pages answer an HTML error page
+
+
+# --- Supervisor pages: the recordings list and the player ---------------------------
+# Server-rendered, behind the staff login; queries and filters are in pages.py.
+
+
+@bp.get("/recordings")
+@login_required
+def index() -> str:
+    if not current_user.is_supervisor:
+        abort(403)
+    offered = pages.choices(get_locale().language)
+    filters, bad = pages.parse_filters(request.args, offered)
+    if bad:
+        flash(
+            _(
+                "Filter not understood (%(names)s): showing all recordings.",
+                names=", ".join(str(name) for name in bad),
+            ),
+            "error",
+        )
+    page = pages.recordings_page(filters, request.args.get("page", 1, type=int))
+    return render_template(
+        "recordings/index.html", page=page, offered=offered, pages=pages
+    )
+
+
+@bp.get("/recordings/<int:recording_id>")
+@login_required
+def player(recording_id: int) -> str:
+    recording = db.session.get(Recording, recording_id)
+    if recording is None:
+        abort(404)
+    if not may_listen(current_user, recording):
+        abort(403)
+    context = pages.player_context(recording, get_locale().language)
+    return render_template("recordings/player.html", pages=pages, **context)
+
+
+@bp.get("/recordings/static/vendor/wavesurfer.js")
+def wavesurfer() -> Response:
+    """wavesurfer.js as npm installed it (package-lock.json pins it), never a CDN."""
+    return send_from_directory(
+        pages.WAVESURFER.parent, pages.WAVESURFER.name, mimetype="text/javascript"
+    )

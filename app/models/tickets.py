@@ -4,8 +4,8 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, inspect
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from app.extensions import db
 from app.models.agents import Service
@@ -95,8 +95,14 @@ class Ticket(db.Model):
     def record(self, action: str, actor: str, **detail: Any) -> "TicketEvent":
         """Append an event to the history and touch updated_at."""
         event = TicketEvent(action=action, actor=actor, detail=detail or None)
-        self.events.append(event)
         self.updated_at = event.at = utcnow()
+        if self.id is not None and "events" in inspect(self).unloaded:
+            # Appending would first load the whole history: a ticket listened to
+            # a thousand times must not read a thousand rows to add one.
+            event.ticket_id = self.id
+            object_session(self).add(event)
+        else:
+            self.events.append(event)
         return event
 
 
