@@ -59,8 +59,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.tickets.views import bp as tickets_bp
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
+    from softphone.views import bp as softphone_bp
 
-    for blueprint in (auth_bp, tickets_bp, api_bp):
+    for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp):
         app.register_blueprint(blueprint)
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):

@@ -7,13 +7,30 @@ so with REDIS_URL every process publishes to and listens on Redis channels.
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
 
 KEEPALIVE = object()  # yielded when nothing came for a while, to keep streams open
+
+
+class Subscription:
+    """Registered as soon as it exists, so nothing published after it is missed."""
+
+    def __init__(self, get: Callable[[float], Any], close: Callable[[], None]) -> None:
+        self._get = get
+        self.close = close
+
+    def messages(self, wait: float) -> Iterator[Any]:
+        """(event, data) pairs, or KEEPALIVE after `wait` seconds of silence."""
+        try:
+            while True:
+                item = self._get(wait)
+                yield KEEPALIVE if item is None else item
+        finally:
+            self.close()
 
 
 class MemoryBroker:
@@ -30,19 +47,23 @@ class MemoryBroker:
             target.put((event, data))
         return len(targets)
 
-    def subscribe(self, channel: str, wait: float) -> Iterator[Any]:
+    def subscribe(self, channel: str) -> Subscription:
         mailbox: queue.Queue = queue.Queue()
         with self._lock:
             self._subscribers.setdefault(channel, []).append(mailbox)
-        try:
-            while True:
-                try:
-                    yield mailbox.get(timeout=wait)
-                except queue.Empty:
-                    yield KEEPALIVE
-        finally:
+
+        def get(wait: float) -> Any:
+            try:
+                return mailbox.get(timeout=wait)
+            except queue.Empty:
+                return None
+
+        def close() -> None:
             with self._lock:
-                self._subscribers[channel].remove(mailbox)
+                if mailbox in self._subscribers.get(channel, []):
+                    self._subscribers[channel].remove(mailbox)
+
+        return Subscription(get, close)
 
 
 class RedisBroker:
@@ -53,19 +74,18 @@ class RedisBroker:
         payload = json.dumps({"event": event, "data": data})
         return int(self.redis.publish(f"ecoute:{channel}", payload))
 
-    def subscribe(self, channel: str, wait: float) -> Iterator[Any]:
+    def subscribe(self, channel: str) -> Subscription:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(f"ecoute:{channel}")
-        try:
-            while True:
-                message = pubsub.get_message(timeout=wait)
-                if message is None:
-                    yield KEEPALIVE
-                    continue
-                payload = json.loads(message["data"])
-                yield payload["event"], payload["data"]
-        finally:
-            pubsub.close()
+
+        def get(wait: float) -> Any:
+            message = pubsub.get_message(timeout=wait)
+            if message is None:
+                return None
+            payload = json.loads(message["data"])
+            return payload["event"], payload["data"]
+
+        return Subscription(get, pubsub.close)
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from flask import Flask
 from twilio.http.http_client import TwilioHttpClient
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.rest import Client
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,25 @@ class _BaseUrlHttpClient(TwilioHttpClient):
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
         return super().request(method, url, *args, **kwargs)
+
+
+class SoftphoneNotConfigured(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SoftphoneKeys:
+    api_key: str
+    api_secret: str
+    twiml_app_sid: str
+
+    @classmethod
+    def from_config(cls, config) -> "SoftphoneKeys | None":
+        values = [
+            config.get(k)
+            for k in ("TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_TWIML_APP_SID")
+        ]
+        return cls(*values) if all(values) else None
 
 
 @dataclass
@@ -50,11 +71,28 @@ class TwilioGateway:
         config = app.config
         # Without an account SID the token is the local signing token only.
         account = config.get("TWILIO_ACCOUNT_SID")
-        return cls(
+        gateway = cls(
             account,
             config.get("TWILIO_AUTH_TOKEN") if account else None,
             config.get("TWILIO_API_BASE_URL") or TWILIO_API,
         )
+        gateway.softphone = SoftphoneKeys.from_config(config)
+        return gateway
+
+    softphone: "SoftphoneKeys | None" = None
+
+    def access_token(self, identity: str, ttl: int) -> str:
+        """A Voice access token for a browser softphone (raises if not configured)."""
+        keys = self.softphone
+        if keys is None or not self.account_sid:
+            raise SoftphoneNotConfigured
+        token = AccessToken(
+            self.account_sid, keys.api_key, keys.api_secret, identity=identity, ttl=ttl
+        )
+        token.add_grant(
+            VoiceGrant(outgoing_application_sid=keys.twiml_app_sid, incoming_allow=True)
+        )
+        return token.to_jwt()
 
     @property
     def configured(self) -> bool:

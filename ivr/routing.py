@@ -8,7 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from app.events import agent_channel, broker
 from app.lines import Line
 from app.menus import Menu
-from app.models import Call
+from app.models import Call, User
 from app.models.types import utcnow
 from app.serializers import empty_history
 from app.services.callers import history_for
@@ -33,18 +33,18 @@ def parse_tried(text: str | None) -> tuple[int, ...]:
     return tuple(ids[:50])
 
 
-def screen_pop(agent_id: int, call: Call, line: Line) -> None:
-    """Push the caller's history to the agent's page before they answer."""
+def screen_pop(agent: User, call: Call, line: Line) -> None:
+    """Push the caller's history, as this agent may see it, before they answer."""
     phone = call.caller.phone_e164 if call.caller else None
-    history = (history_for(phone) if phone else None) or empty_history(
+    history = (history_for(phone, agent) if phone else None) or empty_history(
         phone or call.from_raw
     )
     payload = {**history, "call_sid": call.call_sid, "line": line.number}
     try:
-        broker().publish(agent_channel(agent_id), "screenpop", payload)
+        broker().publish(agent_channel(agent.id), "screenpop", payload)
     except Exception:
         # The call must ring even if the page cannot be told: log, go on.
-        log.exception("screen-pop for agent %s not delivered", agent_id)
+        log.exception("screen-pop for agent %s not delivered", agent.id)
 
 
 def ring(
@@ -56,7 +56,7 @@ def ring(
     agents = available_agents(line.number, exclude=set(tried))
     if agents and call is not None:
         agent = agents[0]
-        screen_pop(agent.id, call, line)
+        screen_pop(agent, call, line)
         caller = call.caller.phone_e164 if call.caller else call.from_raw
         target = ivr.Ring(
             agent.identity, call.call_sid, caller, line.number, (*tried, agent.id)

@@ -29,6 +29,7 @@ from app.services.tickets import (
     change_ticket,
     open_ticket,
 )
+from app.services.visibility import may_see, visible_tickets
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer-token clients carry no CSRF token; session users are checked in api.auth.
@@ -82,7 +83,8 @@ def _ticket_or_404(reference: str) -> Ticket:
     except InvalidReference as error:
         raise ApiError(400, "invalid_reference", str(error)) from None
     ticket = db.session.scalar(select(Ticket).filter_by(reference=compact))
-    if ticket is None:
+    # Another service's ticket is answered as missing: its existence is not shared.
+    if ticket is None or not may_see(g.api_user, ticket):
         raise ApiError(404, "not_found", f"no ticket {reference}")
     return ticket
 
@@ -118,7 +120,11 @@ def openapi_document() -> Response:
 @bp.get("/tickets")
 @api_login_required()
 def list_tickets() -> Response:
-    query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    query = (
+        select(Ticket)
+        .where(visible_tickets(g.api_user))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    )
     if request.args.get("phone"):
         query = query.join(Caller).where(
             Caller.phone_e164 == _phone(request.args["phone"])
@@ -261,4 +267,4 @@ def update_ticket(reference: str) -> Response:
 def caller_history(phone: str) -> Response:
     number = _phone(phone)
     # Nobody by that number yet: an empty history is still a screen-pop.
-    return jsonify(history_for(number) or empty_history(number))
+    return jsonify(history_for(number, g.api_user) or empty_history(number))

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Call, Caller, Message, Ticket
+from app.models import Call, Caller, Message, Ticket, User
 from app.serializers import call_json, caller_json, message_json, ticket_json
+from app.services.visibility import visible_tickets
 
 
 def caller_for(phone_e164: str | None) -> Caller | None:
@@ -27,13 +28,15 @@ def caller_for(phone_e164: str | None) -> Caller | None:
     return caller
 
 
-def history_for(phone_e164: str) -> dict[str, Any] | None:
+def history_for(phone_e164: str, viewer: User | None = None) -> dict[str, Any] | None:
+    """Everything the centre knows about a caller, as `viewer` may see it."""
     caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
     if caller is None:
         return None
-    tickets = db.session.scalars(
-        select(Ticket).filter_by(caller_id=caller.id).order_by(Ticket.created_at.desc())
-    )
+    query = select(Ticket).filter_by(caller_id=caller.id)
+    if viewer is not None:
+        query = query.where(visible_tickets(viewer))
+    tickets = db.session.scalars(query.order_by(Ticket.created_at.desc()))
     calls = db.session.scalars(
         select(Call)
         .filter_by(caller_id=caller.id)

@@ -1,0 +1,1 @@
+"""The agents' browser softphone: page, tokens, presence, screen-pop events."""

@@ -1,0 +1,115 @@
+// The agent's softphone: Twilio Voice SDK 2.x, presence, heartbeat, screen-pop.
+// Plain JavaScript on purpose: it must load fast on a shared office connection.
+(function () {
+  "use strict";
+  const root = document.getElementById("softphone");
+  const $ = (id) => document.getElementById(id);
+  const csrf = root.dataset.csrf;
+  let device = null;
+  let call = null;
+
+  function problem(text) {
+    const box = $("problem");
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: body ? JSON.stringify(body) : null,
+    });
+  }
+
+  function item(list, text) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    list.appendChild(li);
+  }
+
+  // --- screen-pop: the caller's history, pushed before the agent answers ---
+  function showScreenPop(data) {
+    $("screenpop").hidden = false;
+    $("pop-phone").textContent = (data.caller && data.caller.phone) || "?";
+    $("pop-line").textContent = data.line ? "→ " + data.line : "";
+    for (const id of ["pop-tickets", "pop-calls", "pop-messages"]) $(id).replaceChildren();
+    for (const t of data.tickets || []) {
+      item($("pop-tickets"), `${t.reference} · ${t.status} · ${t.category || "—"} · ${t.created_at.slice(0, 10)}`);
+    }
+    for (const c of data.calls || []) {
+      item($("pop-calls"), `${c.started_at.slice(0, 16).replace("T", " ")} · ${c.status} · ${c.duration ?? "?"} s`);
+    }
+    for (const m of data.messages || []) item($("pop-messages"), `${m.direction} · ${m.status} · ${m.body}`);
+  }
+
+  const events = new EventSource(root.dataset.eventsUrl, { withCredentials: true });
+  events.addEventListener("screenpop", (e) => showScreenPop(JSON.parse(e.data)));
+
+  // --- presence and heartbeat: no heartbeat for a minute and no call rings here ---
+  $("presence").addEventListener("change", (e) => post(root.dataset.presenceUrl, { status: e.target.value }));
+  setInterval(() => post(root.dataset.heartbeatUrl), 20000);
+
+  // --- calls ---
+  function showCall(state, from) {
+    $("call").hidden = !state;
+    $("call-state").textContent = state || "";
+    $("call-from").textContent = from || "";
+  }
+
+  function attach(incoming) {
+    call = incoming;
+    const from = call.customParameters.get("caller") || call.parameters.From;
+    showCall("Appel entrant", from);
+    const ended = () => { call = null; showCall(null); };
+    call.on("accept", () => showCall("En ligne", from));
+    call.on("disconnect", ended);
+    call.on("cancel", ended);
+    call.on("reject", ended);
+    call.on("error", (error) => problem(`${error.code}: ${error.message}`));
+  }
+
+  $("answer").addEventListener("click", () => call && call.accept());
+  $("reject").addEventListener("click", () => call && call.reject());
+  $("hangup").addEventListener("click", () => call && call.disconnect());
+  $("mute").addEventListener("click", (e) => {
+    if (!call) return;
+    const muted = !call.isMuted();
+    call.mute(muted);
+    e.target.setAttribute("aria-pressed", String(muted));
+  });
+  for (const key of document.querySelectorAll("[data-digit]")) {
+    key.addEventListener("click", () => call && call.sendDigits(key.dataset.digit));
+  }
+
+  async function fetchToken() {
+    const response = await fetch(root.dataset.tokenUrl, { credentials: "same-origin" });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
+    return body.token;
+  }
+
+  async function start() {
+    try {
+      const token = await fetchToken();
+      if (!window.Twilio || !window.Twilio.Device) throw new Error("Twilio Voice SDK not loaded");
+      device = new window.Twilio.Device(token, { codecPreferences: ["opus", "pcmu"] });
+      device.on("registered", () => { $("device-state").textContent = "Prêt"; });
+      device.on("unregistered", () => { $("device-state").textContent = "Déconnecté"; });
+      device.on("error", (error) => {
+        const mic = error.code === 31208 || error.code === 31401 || /NotAllowed/.test(error.name || "");
+        problem(mic ? "Micro refusé : autorisez le micro pour prendre les appels." : `${error.code}: ${error.message}`);
+      });
+      device.on("tokenWillExpire", async () => device.updateToken(await fetchToken()));
+      device.on("incoming", attach);
+      await device.register();
+    } catch (error) {
+      $("device-state").textContent = "Indisponible";
+      problem(String(error.message || error));
+    }
+  }
+
+  window.ecouteSoftphone = { showScreenPop };
+  start();
+})();

@@ -1,0 +1,118 @@
+"""Softphone endpoints (CONTRACT §7): the page, its token, presence, live events."""
+
+import json
+from collections.abc import Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    stream_with_context,
+)
+from flask_login import current_user, login_required
+
+from app.api.auth import api_login_required
+from app.api.errors import ApiError, handle_api_error
+from app.events import KEEPALIVE, agent_channel, broker
+from app.extensions import csrf, db
+from app.services.presence import STATUSES, heartbeat, presence_of, set_status
+from app.telephony import SoftphoneNotConfigured
+from config import ROOT
+
+bp = Blueprint(
+    "softphone",
+    __name__,
+    url_prefix="/softphone",
+    template_folder="templates",
+    static_folder="static",
+)
+bp.register_error_handler(ApiError, handle_api_error)
+# Bearer clients carry no CSRF token; session writes are checked in api.auth.
+csrf.exempt(bp)
+
+TOKEN_TTL = 15 * 60  # short: the page refreshes it on tokenWillExpire
+KEEPALIVE_SECONDS = 15
+VOICE_SDK = ROOT / "node_modules" / "@twilio" / "voice-sdk" / "dist"
+
+
+@bp.get("")
+@login_required
+def page() -> str:
+    presence = presence_of(current_user)
+    db.session.commit()
+    return render_template("softphone/index.html", presence=presence.status)
+
+
+@bp.get("/vendor/twilio.min.js")
+@login_required
+def voice_sdk() -> Response:
+    """The Twilio Voice SDK from the npm registry, served by us: no CDN."""
+    return send_from_directory(VOICE_SDK, "twilio.min.js", max_age=86400)
+
+
+@bp.get("/token")
+@api_login_required()
+def token() -> Response:
+    user = g.api_user
+    try:
+        jwt = current_app.extensions["twilio"].access_token(user.identity, TOKEN_TTL)
+    except SoftphoneNotConfigured:
+        raise ApiError(
+            503,
+            "not_configured",
+            "the softphone needs TWILIO_ACCOUNT_SID, TWILIO_API_KEY, "
+            "TWILIO_API_SECRET and TWILIO_TWIML_APP_SID",
+        ) from None
+    return jsonify({"identity": user.identity, "token": jwt, "ttl": TOKEN_TTL})
+
+
+@bp.post("/presence")
+@api_login_required()
+def presence() -> Response:
+    body = request.get_json(silent=True)
+    status = body.get("status") if isinstance(body, dict) else None
+    if status not in STATUSES:
+        raise ApiError(
+            400, "invalid_status", f"status must be one of: {', '.join(STATUSES)}"
+        )
+    current = set_status(g.api_user, status)
+    db.session.commit()
+    return jsonify({"identity": g.api_user.identity, "status": current.status})
+
+
+@bp.post("/heartbeat")
+@api_login_required()
+def beat() -> tuple[str, int]:
+    """The open page says it is still there; without it the agent goes offline."""
+    heartbeat(g.api_user)
+    db.session.commit()
+    return "", 204
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@bp.get("/events")
+@api_login_required()
+def events() -> Response:
+    """Server-Sent Events for this agent: `screenpop` when a call rings them."""
+    channel = agent_channel(g.api_user.id)
+    # Subscribed before the first byte: a screen-pop right after "ready" arrives.
+    subscription = broker().subscribe(channel)
+    db.session.remove()  # a stream may stay open for hours: hold no connection
+
+    def stream() -> Iterator[str]:
+        yield _sse("ready", {"channel": channel})
+        for item in subscription.messages(KEEPALIVE_SECONDS):
+            yield ": keep-alive\n\n" if item is KEEPALIVE else _sse(*item)
+
+    response = Response(stream_with_context(stream()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+    return response
