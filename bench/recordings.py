@@ -29,10 +29,10 @@ must be 206 with the right Content-Range and exactly the requested bytes.
 Printed: MB/s (10^6 bytes of body), requests/s, p50/p99 latency, server CPU ms
 per request (the gunicorn processes, from /proc), and app/static ratios; the
 target is app >= 0.8x static MB/s. A separate small run sends first ranges
-(`bytes=0-65535`, a playback starting): there the app also writes a "listened"
-event per request, which the script counts afterwards. Those events pile up on
-the one ticket during that run, and Ticket.record loads a ticket's whole history
-to append to it, so the app's figures there worsen as the run goes on.
+(`bytes=0-65535`, a playback starting): there the app checks everything in
+full and writes a "listened" event once per listening session (per listener and
+recording, ten minutes), which the script counts afterwards. Seeks reuse the
+short-lived grant the first request left, as a real player's do.
 
 Figures also go to bench/results/recordings.json; the temporary folder and the
 server are removed at the end. The exit status is 0 whether the target is met
@@ -645,7 +645,9 @@ def main() -> int:
             f" {others_pct}% of the CPUs meanwhile"
         )
         errors = any(r.errors or r.unsent for r in (*ranged, *firsts))
-        expected_listened = firsts[0].ok + args.warmup // 4
+        # One token, one recording: one listening session, written once, or once
+        # per worker process when their first requests race.
+        expected_listened = f"1..{args.workers}"
         RESULTS.mkdir(parents=True, exist_ok=True)
         report = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -669,7 +671,7 @@ def main() -> int:
         }
         (RESULTS / "recordings.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"written to {RESULTS / 'recordings.json'}")
-        if errors or listened != expected_listened:
+        if errors or not 1 <= listened <= args.workers:
             everything = (*ranged, *firsts)
             problems = [(r.run, r.target, r.errors, r.unsent) for r in everything]
             print(f"errors: {problems}; listened events expected {expected_listened}")

@@ -36,7 +36,7 @@ from app.services.recordings import attach, note_absent, recording_for
 from app.services.tickets import ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
-from recordings import pages
+from recordings import grants, pages
 from recordings.access import is_first_range, listened_lately, may_listen
 from recordings.jobs import requeue_stalled_fetches, schedule_fetch
 from recordings.retention import expired, purge
@@ -132,9 +132,26 @@ def fetch_command() -> None:
 
 
 @bp.get("/api/recordings/<int:recording_id>/audio")
-@api_login_required()
 def audio(recording_id: int) -> Response:
     """The stored audio, with Range support so the player can seek."""
+    first = is_first_range(request.headers.get("Range"))
+    grant = None if first else grants.find(grants.credential_key(), recording_id)
+    if grant is None:
+        grant = _check_playback(recording_id, first)
+    response = send_file(
+        grant.path,
+        mimetype=grant.mimetype,
+        conditional=True,
+        etag=grant.etag or True,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@api_login_required()
+def _check_playback(recording_id: int, first: bool) -> grants.Grant:
+    """The full check: credential, right to listen, stored file; the history."""
     recording = db.session.get(Recording, recording_id)
     if recording is None:
         raise ApiError(404, "not_found", f"no recording {recording_id}")
@@ -154,22 +171,16 @@ def audio(recording_id: int) -> Response:
     if path is None or not path.is_file():
         raise ApiError(404, "not_stored", "the stored audio is missing")
     if (
-        is_first_range(request.headers.get("Range"))
+        first
         and recording.ticket_id is not None
         and not listened_lately(recording.ticket_id, user.email, recording.id)
     ):
         ticket = db.session.get(Ticket, recording.ticket_id)
         ticket.record("listened", user.email, recording_id=recording.id)
         db.session.commit()
-    response = send_file(
-        path,
-        mimetype="audio/mpeg" if recording.media_format == "mp3" else "audio/wav",
-        conditional=True,
-        etag=recording.sha256 or True,
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "private, no-cache"
-    return response
+    mimetype = "audio/mpeg" if recording.media_format == "mp3" else "audio/wav"
+    grants.give(grants.credential_key(), recording.id, path, mimetype, recording.sha256)
+    return grants.Grant(path, mimetype, recording.sha256, 0.0)
 
 
 @bp.errorhandler(Exception)

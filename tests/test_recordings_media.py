@@ -359,3 +359,15 @@ def test_zero_retention_keeps_forever(app, runner, stored):
     assert (
         "removed 0 recording(s)" in runner.invoke(args=["recordings", "purge"]).output
     )
+
+
+def test_seeks_reuse_a_grant_only_for_the_same_credential(client, people, stored):
+    recording, audio = stored
+    url = f"/api/recordings/{recording.id}/audio"
+    supervisor = bearer(people["supervisor"])
+    assert fetch(client, url, {**supervisor, "Range": "bytes=0-99"}).status_code == 206
+    seek = fetch(client, url, {**supervisor, "Range": "bytes=2000-2099"})
+    assert seek.data == audio[2000:2100]
+    other = fetch(client, url, {**bearer(people["other"]), "Range": "bytes=2000-2099"})
+    assert other.status_code == 403  # no grant of someone else's is reused
+    assert fetch(client, url, {"Range": "bytes=2000-2099"}).status_code == 401
