@@ -51,6 +51,13 @@ def _language(menu: Menu, line: Line) -> str:
     return menu.language(request.args.get("lang"), line.language)
 
 
+def _where() -> tuple[Line, Menu, str]:
+    """The line called, its menu, and the language the caller is hearing."""
+    line = _line()
+    voice_menu = menu_for(line)
+    return line, voice_menu, _language(voice_menu, line)
+
+
 def _attempt() -> int:
     value = request.args.get("attempt", "1")
     return (
@@ -116,9 +123,7 @@ def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
     The intent is written down so that a hang-up still ends in a ticket; menu
     steps that set none touch no database at all.
     """
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     step = route(voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url)
     call = None
     if step.intent and form_text("CallSid", 64):
@@ -144,9 +149,7 @@ def category() -> Response:
 @bp.post("/follow-up")
 @twilio_signed
 def follow_up() -> Response:
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     attempt = _attempt()
     typed = _keys() or re.sub(r"\D", "", _speech())
     if not typed:
@@ -194,9 +197,7 @@ def _category_key(line: Line, voice_menu: Menu) -> str | None:
 @twilio_signed
 def voicemail() -> Response:
     """The <Record> action: file the ticket, attach the message, read the reference."""
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     if not form_text("CallSid", 64):
         return twiml(ivr.goodbye(voice_menu, lang))
     purpose = request.args.get("purpose")
@@ -244,9 +245,7 @@ def status() -> Response | tuple[str, int]:
 @twilio_signed
 def dial_result() -> Response:
     """The <Dial> to an agent ended: done if they talked, else the next agent."""
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     if form_text("DialCallStatus", 16) in ("completed", "answered"):
         return twiml(ivr.goodbye(voice_menu, lang))
     call = call_for(request.form, line.number, _region())
@@ -281,9 +280,7 @@ def agent_status() -> tuple[str, int]:
 @twilio_signed
 def queue_wait() -> Response:
     """Played to a waiting caller in a loop; leaves as soon as an agent is free."""
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     if available_agents(line.number):
         return twiml(ivr.leave_queue())
     position = parse_count(request.form.get("QueuePosition"))
@@ -310,9 +307,7 @@ def queue_choice() -> Response:
 @twilio_signed
 def queue_result() -> Response:
     """The caller left the queue: to a free agent, to voicemail, or hung up."""
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    line, voice_menu, lang = _where()
     result = form_text("QueueResult", 32)
     call = call_for(request.form, line.number, _region())
     if result == "hangup":
@@ -336,9 +331,7 @@ def queue_result() -> Response:
 @twilio_signed
 def fallback() -> Response:
     """Twilio's "primary handler fails" URL: answers from memory, never the database."""
-    line = _line()
-    voice_menu = menu_for(line)
-    lang = _language(voice_menu, line)
+    _, voice_menu, lang = _where()
     if "purpose" in request.args:
         # The end of our own fallback voicemail: the recording callback files it.
         return twiml(ivr.goodbye(voice_menu, lang))
