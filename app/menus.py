@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from app.lines import Line, Lines, parse_categories
+from app.lines import Line, Lines, current_lines, parse_categories
 from app.yamlfile import ConfigFileError, Fields, load_yaml
 
 # What a menu option can do; the digits that lead to them are the menu file's.
@@ -180,3 +180,12 @@ def load_menus(directory: str | Path, lines: Lines) -> dict[str, Menu]:
 def menu_for(line: Line) -> Menu:
     """The menu a line plays, as loaded at start-up by create_app()."""
     return current_app.extensions["menus"][line.menu]
+
+
+def category_choices(lang: str) -> list[tuple[str, str]]:
+    """Every category the centre's lines offer, as (key, label) in `lang`."""
+    seen: dict[str, str] = {}
+    for line in current_lines().lines:
+        for key, labels in menu_for(line).categories_for(line):
+            seen.setdefault(key, labels.get(lang) or next(iter(labels.values())))
+    return sorted(seen.items(), key=lambda item: item[1])

@@ -16,7 +16,7 @@ from app.api.errors import (
 )
 from app.extensions import csrf, db
 from app.lines import current_lines
-from app.menus import menu_for
+from app.menus import category_choices
 from app.models import Caller, Message, Recording, Role, Ticket, TicketStatus, User
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
@@ -64,10 +64,7 @@ def _phone(value: Any, field: str = "phone") -> str:
 
 
 def _known_categories() -> set[str]:
-    keys: set[str] = set()
-    for line in current_lines().lines:
-        keys.update(key for key, _ in menu_for(line).categories_for(line))
-    return keys
+    return {key for key, _ in category_choices("fr")}
 
 
 def _category(value: Any) -> str:
