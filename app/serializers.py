@@ -30,6 +30,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "language": ticket.language,
         "description": ticket.description,
         "assignee": ticket.assignee.email if ticket.assignee else None,
+        "service": ticket.service.key if ticket.service else None,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
     }

@@ -8,9 +8,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from app.events import agent_channel, broker
 from app.lines import Line
 from app.menus import Menu
-from app.models import Call, User
+from app.models import Call, Ticket, User
 from app.models.types import utcnow
-from app.serializers import empty_history
+from app.serializers import empty_history, ticket_json
 from app.services.callers import history_for
 from app.services.presence import agents_online, available_agents
 from app.webhooks import public_url
@@ -45,6 +45,14 @@ def screen_pop(agent: User, call: Call, line: Line) -> None:
     except Exception:
         # The call must ring even if the page cannot be told: log, go on.
         log.exception("screen-pop for agent %s not delivered", agent.id)
+
+
+def publish_ticket(agent: User, ticket: Ticket) -> None:
+    """Open the call's ticket on the agent's screen once they have answered."""
+    try:
+        broker().publish(agent_channel(agent.id), "ticket", ticket_json(ticket))
+    except Exception:
+        log.exception("ticket for agent %s not delivered", agent.id)
 
 
 def ring(

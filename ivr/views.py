@@ -34,7 +34,7 @@ from app.services.tickets import link_call, ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, public_url, twilio_signed, twiml
 from ivr import menu as ivr
-from ivr.routing import parse_tried, ring
+from ivr.routing import parse_tried, publish_ticket, ring
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,11 @@ def agent_status() -> tuple[str, int]:
         call = db.session.scalar(select(Call).filter_by(call_sid=parent))
         if call is not None:
             call.agent_id = agent.id
+            # The call's ticket, open on the agent's screen while they talk.
+            ticket, _ = ticket_for_call(call, "request", None, call.language or "fr")
+            commit_and_dispatch()
+            publish_ticket(agent, ticket)
+            return "", 204
     elif status_value in FINAL_STATUSES and presence.call_sid == parent:
         set_status(agent, "available")
     db.session.commit()

@@ -14,12 +14,16 @@ from flask import (
     send_from_directory,
     stream_with_context,
 )
+from flask_babel import get_locale
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from app.api.auth import api_login_required
 from app.api.errors import ApiError, handle_api_error
 from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
+from app.menus import category_choices
+from app.models import Service
 from app.services.presence import STATUSES, heartbeat, presence_of, set_status
 from app.telephony import SoftphoneNotConfigured
 from config import ROOT
@@ -45,7 +49,12 @@ VOICE_SDK = ROOT / "node_modules" / "@twilio" / "voice-sdk" / "dist"
 def page() -> str:
     presence = presence_of(current_user)
     db.session.commit()
-    return render_template("softphone/index.html", presence=presence.status)
+    return render_template(
+        "softphone/index.html",
+        presence=presence.status,
+        categories=category_choices(str(get_locale() or "fr")[:2]),
+        services=db.session.scalars(select(Service).order_by(Service.name)).all(),
+    )
 
 
 @bp.get("/vendor/twilio.min.js")

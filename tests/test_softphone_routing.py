@@ -340,3 +340,67 @@ def test_an_agent_never_sees_another_services_tickets(client, agents):
         "tickets"
     ]
     assert len(everything) == 3
+
+
+def test_answering_opens_the_calls_ticket_on_the_agents_screen(
+    app, twilio_post, caller, agents, sms
+):
+    agent = agents[0]
+    go_available(agent)
+    caller.press_0()
+    stream = app.extensions["events"].subscribe(agent_channel(agent.id)).messages(0.05)
+    leg = {
+        "CallSid": sid("CA"),
+        "ParentCallSid": caller.sid,
+        "To": f"client:{agent.identity}",
+    }
+    twilio_post("/voice/agent-status", **leg, CallStatus="in-progress")
+    twilio_post(
+        "/voice/agent-status", **leg, CallStatus="in-progress"
+    )  # twice: one ticket
+    event, data = next(stream)
+    assert event == "ticket"
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.channel, ticket.phone) == ("request", "phone", CALLER)
+    assert data["reference"] == ticket.display_reference
+    assert len(sms.sent) == 1  # the caller gets the reference too
+    stream.close()
+
+
+def test_agent_sets_category_service_status_and_note_during_the_call(client, agents):
+    agent = agents[0]
+    pensions = Service(key="pensions", name="Pensions")
+    db.session.add(pensions)
+    agent.services.append(pensions)  # else the ticket leaves their sight once set
+    db.session.commit()
+    ticket = make_ticket(make_caller(), line=LINE, kind="request")
+    change = {
+        "category": "payment",
+        "service": "pensions",
+        "status": "in_progress",
+        "note": "Appelle pour sa pension d'octobre.",
+    }
+    response = client.patch(
+        f"/api/tickets/{ticket.reference}", json=change, headers=bearer(agent)
+    )
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert (body["category"], body["service"], body["status"]) == (
+        "payment",
+        "pensions",
+        "in_progress",
+    )
+    actions = [event["action"] for event in body["events"]]
+    assert {"category", "service", "status", "note"} <= set(actions)
+    bad = client.patch(
+        f"/api/tickets/{ticket.reference}",
+        json={"service": "nope"},
+        headers=bearer(agent),
+    )
+    assert bad.get_json()["error"]["code"] == "invalid_service"
+    cleared = client.patch(
+        f"/api/tickets/{ticket.reference}",
+        json={"service": None},
+        headers=bearer(agent),
+    )
+    assert cleared.get_json()["service"] is None

@@ -17,7 +17,16 @@ from app.api.errors import (
 from app.extensions import csrf, db
 from app.lines import current_lines
 from app.menus import category_choices
-from app.models import Caller, Message, Recording, Role, Ticket, TicketStatus, User
+from app.models import (
+    Caller,
+    Message,
+    Recording,
+    Role,
+    Service,
+    Ticket,
+    TicketStatus,
+    User,
+)
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
 from app.serializers import empty_history, ticket_detail_json, ticket_json
@@ -206,6 +215,21 @@ def create_ticket() -> tuple[Response, int]:
     return jsonify(_detail(ticket)), 201
 
 
+def _service(value: Any) -> Service | None:
+    if value is None:
+        return None
+    service = (
+        db.session.scalar(select(Service).filter_by(key=value))
+        if isinstance(value, str)
+        else None
+    )
+    if service is None:
+        raise ApiError(
+            400, "invalid_service", "'service' must be a service key or null"
+        )
+    return service
+
+
 def _assignee(value: Any, actor: User) -> User | None:
     if value is None:
         return None
@@ -227,10 +251,10 @@ def _assignee(value: Any, actor: User) -> User | None:
 @api_login_required()
 def update_ticket(reference: str) -> Response:
     ticket = _ticket_or_404(reference)
-    body = _json_body({"status", "assignee", "category", "note"})
+    body = _json_body({"status", "assignee", "category", "note", "service"})
     if not body:
         raise ApiError(
-            400, "nothing_to_change", "send status, assignee, category or note"
+            400, "nothing_to_change", "send status, assignee, category, service or note"
         )
     change = TicketChange()
     if "status" in body:
@@ -242,6 +266,9 @@ def update_ticket(reference: str) -> Response:
         change.unassign = body["assignee"] is None
     if "category" in body:
         change.category = _category(body["category"])
+    if "service" in body:
+        change.service = _service(body["service"])
+        change.unset_service = body["service"] is None
     if "note" in body:
         note = body["note"]
         if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:

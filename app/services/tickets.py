@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Call, Caller, Ticket, TicketStatus, User
+from app.models import Call, Caller, Service, Ticket, TicketStatus, User
 from app.models.types import utcnow
 from app.references import new_reference
 from app.services import followups
@@ -16,6 +16,7 @@ KIND_FOR_PURPOSE = {
     "complaint": "complaint",
     "callback": "callback",
     "agent": "callback",
+    "request": "request",  # a call an agent took: its ticket is opened at once
 }
 
 
@@ -127,6 +128,8 @@ class TicketChange:
     assignee: User | None = None
     unassign: bool = False
     category: str | None = None
+    service: Service | None = None
+    unset_service: bool = False
     note: str | None = None
 
 
@@ -160,6 +163,13 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
     if change.category is not None and change.category != ticket.category:
         ticket.record("category", actor.email, old=ticket.category, new=change.category)
         ticket.category = change.category
+    if change.unset_service and ticket.service_id is not None:
+        ticket.record("service", actor.email, old=ticket.service.key, new=None)
+        ticket.service = None
+    elif change.service is not None and change.service.id != ticket.service_id:
+        old = ticket.service.key if ticket.service else None
+        ticket.record("service", actor.email, old=old, new=change.service.key)
+        ticket.service = change.service
     if change.note:
         ticket.record("note", actor.email, text=change.note)
     ticket.updated_at = utcnow()

@@ -44,8 +44,41 @@
     for (const m of data.messages || []) item($("pop-messages"), `${m.direction} · ${m.status} · ${m.body}`);
   }
 
+  // --- the call's ticket, opened once the agent answers: edit it while talking ---
+  const form = $("current-ticket");
+  function showTicket(ticket) {
+    form.hidden = false;
+    form.dataset.reference = ticket.reference;
+    $("ticket-reference").textContent = ticket.reference;
+    if (ticket.category) form.elements.category.value = ticket.category;
+    form.elements.service.value = ticket.service || "";
+    form.elements.status.value = ticket.status;
+    $("ticket-saved").textContent = "";
+  }
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const change = {
+      category: form.elements.category.value,
+      service: form.elements.service.value || null,
+      status: form.elements.status.value,
+    };
+    if (form.elements.note.value.trim()) change.note = form.elements.note.value.trim();
+    const response = await fetch(`${root.dataset.ticketsUrl}/${form.dataset.reference}`, {
+      method: "PATCH",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(change),
+    });
+    const body = await response.json();
+    if (!response.ok) return problem(body.error ? body.error.message : response.statusText);
+    form.elements.note.value = "";
+    showTicket(body);
+    $("ticket-saved").textContent = "✓";
+  });
+
   const events = new EventSource(root.dataset.eventsUrl, { withCredentials: true });
   events.addEventListener("screenpop", (e) => showScreenPop(JSON.parse(e.data)));
+  events.addEventListener("ticket", (e) => showTicket(JSON.parse(e.data)));
 
   // --- presence and heartbeat: no heartbeat for a minute and no call rings here ---
   $("presence").addEventListener("change", (e) => post(root.dataset.presenceUrl, { status: e.target.value }));
