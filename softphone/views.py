@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     g,
     jsonify,
@@ -27,6 +28,7 @@ from app.models import Service
 from app.services.presence import STATUSES, heartbeat, presence_of, set_status
 from app.telephony import SoftphoneNotConfigured
 from config import ROOT
+from softphone.supervision import agent_states, waiting_calls
 
 bp = Blueprint(
     "softphone",
@@ -54,6 +56,17 @@ def page() -> str:
         presence=presence.status,
         categories=category_choices(str(get_locale() or "fr")[:2]),
         services=db.session.scalars(select(Service).order_by(Service.name)).all(),
+    )
+
+
+@bp.get("/supervision")
+@login_required
+def supervision() -> str:
+    """The live queue and the agents' presence, for supervisors (refreshes itself)."""
+    if not current_user.is_supervisor:
+        abort(403)
+    return render_template(
+        "softphone/supervision.html", waiting=waiting_calls(), agents=agent_states()
     )
 
 

@@ -404,3 +404,24 @@ def test_agent_sets_category_service_status_and_note_during_the_call(client, age
         headers=bearer(agent),
     )
     assert cleared.get_json()["service"] is None
+
+
+def test_supervisors_see_the_live_queue_and_the_agents(client, caller, agents):
+    first, second = agents
+    set_status(first, "busy", call_sid=sid("CA"))
+    db.session.commit()
+    caller.press_0()  # everyone busy: this caller waits
+    make_user("chef@example.org", Role.SUPERVISOR)
+    client.post(
+        "/login", data={"email": first.email, "password": "correct horse battery"}
+    )
+    assert client.get("/softphone/supervision").status_code == 403
+    client.post("/logout")
+    client.post(
+        "/login",
+        data={"email": "chef@example.org", "password": "correct horse battery"},
+    )
+    page = client.get("/softphone/supervision").get_data(as_text=True)
+    assert CALLER in page
+    assert "busy" in page
+    assert second.name in page
