@@ -1,6 +1,7 @@
 """Command line of CONTRACT §5: users, worker, simulate-call (and demo seeding)."""
 
 import os
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -11,11 +12,13 @@ from flask.cli import AppGroup
 from redis import Redis
 from rq import Worker
 from rq.cron import CronScheduler
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.extensions import db
-from app.models import ApiToken, Role, User
+from app.models import ApiToken, Role, Service, User
+from app.models.agents import agent_lines
 from app.models.users import hash_token
+from app.phone import to_e164
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import replay
@@ -143,6 +146,58 @@ def simulate_call(
     sys.stdout.flush()
 
 
+services = AppGroup("services", help="The centre's services (focal points).")
+
+
+@services.command("create")
+@click.argument("key")
+@click.argument("name")
+def create_service(key: str, name: str) -> None:
+    """Add a service, such as `pensions "Direction des pensions"`."""
+    if not re.fullmatch(r"[a-z0-9_]{1,64}", key):
+        raise click.BadParameter("a-z, 0-9 and _ only", param_hint="KEY")
+    if db.session.scalar(select(Service).filter_by(key=key)) is not None:
+        raise click.ClickException(f"service {key} already exists")
+    db.session.add(Service(key=key, name=name[:120]))
+    db.session.commit()
+    click.echo(f"created service {key}")
+
+
+@services.command("join")
+@click.argument("email")
+@click.argument("key")
+def join_service(email: str, key: str) -> None:
+    """Make a staff member part of a service: they see its tickets."""
+    user = _user(email)
+    service = db.session.scalar(select(Service).filter_by(key=key))
+    if service is None:
+        raise click.ClickException(f"no service {key}")
+    if service not in user.services:
+        user.services.append(service)
+    db.session.commit()
+    click.echo(f"{user.email} is in {', '.join(s.key for s in user.services)}")
+
+
+@users.command("lines")
+@click.argument("email")
+@click.argument("numbers", nargs=-1)
+def agent_lines_command(email: str, numbers: tuple[str, ...]) -> None:
+    """The lines an agent answers (none given: every line)."""
+    user = _user(email)
+    lines = current_app.extensions["lines"]
+    chosen = []
+    for number in numbers:
+        e164 = to_e164(number, current_app.config["DEFAULT_REGION"])
+        if e164 not in lines.by_number:
+            raise click.BadParameter(f"{number} is not one of the centre's lines")
+        chosen.append(e164)
+    db.session.execute(delete(agent_lines).where(agent_lines.c.user_id == user.id))
+    for number in chosen:
+        db.session.execute(agent_lines.insert().values(user_id=user.id, line=number))
+    db.session.commit()
+    click.echo(f"{user.email} answers {', '.join(chosen) or 'every line'}")
+
+
 sms = AppGroup("sms", help="SMS follow-ups.")
 
 
@@ -183,6 +238,7 @@ def replay_spool() -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(spool)
     app.cli.add_command(sms)
+    app.cli.add_command(services)
     app.cli.add_command(cron)
     app.cli.add_command(users)
     app.cli.add_command(seed_demo)

@@ -106,3 +106,45 @@ def test_worker_without_redis_says_so(runner):
     result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code != 0
     assert "REDIS_URL is not set" in result.output
+
+
+def test_services_and_agent_lines(runner):
+    runner.invoke(
+        args=[
+            "users",
+            "create",
+            "awa@example.org",
+            "--role",
+            "agent",
+            "--password",
+            "longenough",
+        ]
+    )
+    assert (
+        "created service pensions"
+        in runner.invoke(
+            args=["services", "create", "pensions", "Direction des pensions"]
+        ).output
+    )
+    assert runner.invoke(args=["services", "create", "Bad Key", "x"]).exit_code != 0
+    assert (
+        "awa@example.org is in pensions"
+        in runner.invoke(
+            args=["services", "join", "awa@example.org", "pensions"]
+        ).output
+    )
+    assert (
+        runner.invoke(args=["services", "join", "awa@example.org", "nope"]).exit_code
+        != 0
+    )
+    result = runner.invoke(args=["users", "lines", "awa@example.org", "0121300001"])
+    assert "answers +2290121300001" in result.output
+    assert (
+        runner.invoke(
+            args=["users", "lines", "awa@example.org", "+22900000000"]
+        ).exit_code
+        != 0
+    )
+    assert (
+        "every line" in runner.invoke(args=["users", "lines", "awa@example.org"]).output
+    )
