@@ -3,16 +3,19 @@
 import logging
 import re
 
+from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
 from app.events import agent_channel, broker
+from app.extensions import db
 from app.lines import Line
 from app.menus import Menu
-from app.models import Call, Ticket, User
+from app.models import Call, Recording, Ticket, User
 from app.models.types import utcnow
-from app.serializers import empty_history, ticket_json
+from app.serializers import empty_history, recording_json, ticket_json
 from app.services.callers import history_for
 from app.services.presence import agents_online, available_agents
+from app.services.visibility import may_listen
 from app.webhooks import public_url
 from ivr import menu as ivr
 
@@ -39,12 +42,35 @@ def screen_pop(agent: User, call: Call, line: Line) -> None:
     history = (history_for(phone, agent) if phone else None) or empty_history(
         phone or call.from_raw
     )
-    payload = {**history, "call_sid": call.call_sid, "line": line.number}
+    payload = {
+        **history,
+        "call_sid": call.call_sid,
+        "line": line.number,
+        "recordings": hearable_recordings(agent, call.caller_id),
+    }
     try:
         broker().publish(agent_channel(agent.id), "screenpop", payload)
     except Exception:
         # The call must ring even if the page cannot be told: log, go on.
         log.exception("screen-pop for agent %s not delivered", agent.id)
+
+
+def hearable_recordings(agent: User, caller_id: int | None) -> list[dict]:
+    """The caller's stored recordings this agent may hear, newest first."""
+    if caller_id is None:
+        return []
+    recordings = db.session.scalars(
+        select(Recording)
+        .join(Call, Recording.call_id == Call.id)
+        .where(Call.caller_id == caller_id, Recording.media_status == "stored")
+        .order_by(Recording.created_at.desc())
+        .limit(20)
+    )
+    return [
+        {**recording_json(recording), "audio": f"/api/recordings/{recording.id}/audio"}
+        for recording in recordings
+        if may_listen(agent, recording)
+    ]
 
 
 def publish_ticket(agent: User, ticket: Ticket) -> None:

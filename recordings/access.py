@@ -1,31 +1,16 @@
-"""Who may listen to a recording (CONTRACT §6)."""
+"""Playback bookkeeping: when a playback starts, and one history line per session."""
 
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Call, Recording, Ticket, TicketEvent, User
+from app.models import TicketEvent
 from app.models.types import utcnow
 
 # One listening session: the player's metadata request, the waveform's download
 # and the play itself are one "listened" in the history, not three.
 SESSION = timedelta(minutes=10)
-
-
-def may_listen(user: User, recording: Recording) -> bool:
-    """Supervisors and admins: all; an agent: their tickets' and their calls'."""
-    if user.is_supervisor:
-        return True
-    if recording.ticket_id is not None:
-        ticket = db.session.get(Ticket, recording.ticket_id)
-        if ticket is not None and ticket.assignee_id == user.id:
-            return True
-    if recording.call_id is not None:
-        call = db.session.get(Call, recording.call_id)
-        if call is not None and call.agent_id == user.id:
-            return True
-    return False
 
 
 def is_first_range(range_header: str | None) -> bool:

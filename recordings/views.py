@@ -34,10 +34,11 @@ from app.services.calls import call_for
 from app.services.followups import commit_and_dispatch
 from app.services.recordings import attach, note_absent, recording_for
 from app.services.tickets import ticket_for_call
+from app.services.visibility import may_listen
 from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
 from recordings import grants, pages
-from recordings.access import is_first_range, listened_lately, may_listen
+from recordings.access import is_first_range, listened_lately
 from recordings.jobs import requeue_stalled_fetches, schedule_fetch
 from recordings.retention import expired, purge
 from recordings.storage import StorageError, storage_for

@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from app.events import KEEPALIVE, agent_channel
 from app.extensions import db
-from app.models import Call, Presence, Role, Service, Ticket
+from app.models import Call, Presence, Recording, Role, Service, Ticket
 from app.models.agents import agent_lines
 from app.services.presence import set_status
 from app.telephony import SoftphoneKeys, TwilioGateway
+from ivr.routing import hearable_recordings
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_token, make_user, sid
 from tests.twiml import parse, spoken
@@ -272,7 +273,38 @@ def test_ringing_pushes_the_callers_history_to_that_agent(app, caller, agents):
     assert data["line"] == LINE
     assert data["caller"]["phone"] == CALLER
     assert [t["reference"] for t in data["tickets"]] == [earlier.display_reference]
+    assert data["recordings"] == []  # none stored for this caller yet
     stream.close()
+
+
+def test_screen_pop_lists_only_the_recordings_the_agent_may_hear(app, agents):
+    agent, other = agents
+    caller_ = make_caller()
+    ticket = make_ticket(caller_, line=LINE, assignee=agent)
+    mine = Call(call_sid=sid("CA"), caller=caller_, from_raw=CALLER, line=LINE)
+    theirs = Call(
+        call_sid=sid("CA"),
+        caller=caller_,
+        from_raw=CALLER,
+        line=LINE,
+        agent_id=other.id,
+    )
+    db.session.add_all([mine, theirs])
+    db.session.flush()
+    heard = Recording(
+        recording_sid=sid("RE"),
+        call_id=mine.id,
+        ticket_id=ticket.id,
+        media_status="stored",
+    )
+    hidden = Recording(
+        recording_sid=sid("RE"), call_id=theirs.id, media_status="stored"
+    )
+    db.session.add_all([heard, hidden])
+    db.session.commit()
+    listed = hearable_recordings(agent, caller_.id)
+    assert [r["recording_sid"] for r in listed] == [heard.recording_sid]
+    assert listed[0]["audio"] == f"/api/recordings/{heard.id}/audio"
 
 
 def test_events_endpoint_streams_server_sent_events(app, client, agents):

@@ -34,7 +34,7 @@
     $("screenpop").hidden = false;
     $("pop-phone").textContent = (data.caller && data.caller.phone) || "?";
     $("pop-line").textContent = data.line ? "→ " + data.line : "";
-    for (const id of ["pop-tickets", "pop-calls", "pop-messages"]) $(id).replaceChildren();
+    for (const id of ["pop-tickets", "pop-calls", "pop-messages", "pop-recordings"]) $(id).replaceChildren();
     for (const t of data.tickets || []) {
       item($("pop-tickets"), `${t.reference} · ${t.status} · ${t.category || "—"} · ${t.created_at.slice(0, 10)}`);
     }
@@ -42,6 +42,15 @@
       item($("pop-calls"), `${c.started_at.slice(0, 16).replace("T", " ")} · ${c.status} · ${c.duration ?? "?"} s`);
     }
     for (const m of data.messages || []) item($("pop-messages"), `${m.direction} · ${m.status} · ${m.body}`);
+    for (const r of data.recordings || []) {
+      const li = document.createElement("li");
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "none";  // nothing downloads until the agent presses play
+      audio.src = r.audio;
+      li.append(`${r.created_at.slice(0, 10)} · ${r.duration ?? "?"} s `, audio);
+      $("pop-recordings").appendChild(li);
+    }
   }
 
   // --- the call's ticket, opened once the agent answers: edit it while talking ---
