@@ -31,16 +31,15 @@ from rq.scheduler import RQScheduler
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from app import create_app
 from app.extensions import db
 from app.models import Recording, Role, Ticket
-from config import ROOT, TestingConfig
+from config import ROOT
 from tests import test_rq_worker
 from tests.conftest import sign
 from tests.factories import make_token, make_user, sid
 from tests.media_standin import ACCOUNT, TOKEN, MediaStandIn, make_wav
 from tests.test_migrations import FLASK, flask_env
-from tests.test_rq_worker import stop_worker
+from tests.test_rq_worker import stop_worker, web_app
 
 # The worker tests' fixtures, used by name: a migrated SQLite file shared with the
 # worker, and a Redis database claimed for the test. `media` (the stand-in for
@@ -72,31 +71,18 @@ def app(
     recordings_dir: Path,
 ) -> Iterator[Flask]:
     """The web side: the worker's database, Redis, account and folder."""
-    monkeypatch.setattr("app.INSTANCE", tmp_path / "web-instance")  # not ./instance
-    config = type(
-        "RecordingWorkerTestingConfig",
-        (TestingConfig,),
-        {
-            "SQLALCHEMY_DATABASE_URI": database,
-            "SQLALCHEMY_ENGINE_OPTIONS": {},
-            "REDIS_URL": redis_url,
-            "PUBLIC_BASE_URL": None,
-            "TWILIO_ACCOUNT_SID": ACCOUNT,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "RECORDINGS_DIR": str(recordings_dir),
-            "RECORDING_FETCH_RETRY_INTERVALS": (1, 1, 1),
-        },
-    )
-    app = create_app(config)
-    queue = app.extensions["rq"].queues.get("default")
-    assert queue is not None, "REDIS_URL set: jobs must go through Redis"
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()
-            queue.connection.close()
+    with web_app(
+        monkeypatch,
+        tmp_path / "web-instance",
+        queue="default",
+        SQLALCHEMY_DATABASE_URI=database,
+        REDIS_URL=redis_url,
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        RECORDINGS_DIR=str(recordings_dir),
+        RECORDING_FETCH_RETRY_INTERVALS=(1, 1, 1),
+    ) as app:
+        yield app
 
 
 class Workers:

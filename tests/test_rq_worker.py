@@ -174,31 +174,51 @@ def app(
     twilio_api: TwilioStandIn,
 ) -> Iterator[Flask]:
     """The web side: the worker's settings, and retries a second apart."""
-    monkeypatch.setattr("app.INSTANCE", tmp_path / "web-instance")  # not ./instance
+    with web_app(
+        monkeypatch,
+        tmp_path / "web-instance",
+        SQLALCHEMY_DATABASE_URI=database,
+        REDIS_URL=redis_url,
+        TWILIO_API_BASE_URL=twilio_api.url,
+    ) as app:
+        yield app
+
+
+@contextmanager
+def web_app(
+    monkeypatch: pytest.MonkeyPatch,
+    instance: Path,
+    queue: str = "sms",
+    **settings: object,
+) -> Iterator[Flask]:
+    """The web side on the shared database and Redis, in an app context.
+
+    Shared by every real-worker test: the Twilio stand-in's account, retries a
+    second apart, and the RQ connection closed at the end.
+    """
+    monkeypatch.setattr("app.INSTANCE", instance)  # not ./instance
     config = type(
         "WorkerTestingConfig",
         (TestingConfig,),
         {
-            "SQLALCHEMY_DATABASE_URI": database,
             "SQLALCHEMY_ENGINE_OPTIONS": {},
-            "REDIS_URL": redis_url,
             "PUBLIC_BASE_URL": None,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_API_BASE_URL": twilio_api.url,
             "JOB_RETRY_INTERVALS": (1, 1, 1),
+            **settings,
         },
     )
     app = create_app(config)
-    queue = app.extensions["rq"].queues.get("sms")
-    assert queue is not None, "REDIS_URL set: jobs must go through Redis"
+    rq_queue = app.extensions["rq"].queues.get(queue)
+    assert rq_queue is not None, "REDIS_URL set: jobs must go through Redis"
     with app.app_context():
         try:
             yield app
         finally:
             db.session.remove()
             db.engine.dispose()
-            queue.connection.close()
+            rq_queue.connection.close()
 
 
 def play_complaint(app: Flask) -> str:

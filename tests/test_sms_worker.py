@@ -21,7 +21,6 @@ from flask import Flask
 from rq import Queue
 from rq.job import Job
 
-from app import create_app
 from app.extensions import db
 from app.lines import current_lines
 from app.menus import menu_for
@@ -31,7 +30,7 @@ from app.services.callers import caller_for
 from app.services.followups import OUTBOX, flush_outbox
 from app.services.tickets import open_ticket
 from app.simulator import CallSimulator, InProcessTransport, parse_inputs
-from config import ROOT, TestingConfig
+from config import ROOT
 from tests import prism, test_rq_worker, twilio_standin
 from tests import redis_server as private_redis
 from tests.conftest import CALLER, LINE
@@ -44,6 +43,7 @@ from tests.test_rq_worker import (
     stop_worker,
     the_message,
     wait_for,
+    web_app,
 )
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 
@@ -117,36 +117,6 @@ def flask_process(
         problem = stop_worker(process)
     assert problem is None, f"{problem}\n{read_log()}"
     assert process.returncode == 0, read_log()
-
-
-@contextmanager
-def web_app(
-    monkeypatch: pytest.MonkeyPatch, instance: Path, **settings: Any
-) -> Iterator[Flask]:
-    """The web side on the shared database and Redis, in an app context."""
-    monkeypatch.setattr("app.INSTANCE", instance)  # not ./instance
-    config = type(
-        "SmsWorkerTestingConfig",
-        (TestingConfig,),
-        {
-            "SQLALCHEMY_ENGINE_OPTIONS": {},
-            "PUBLIC_BASE_URL": None,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "JOB_RETRY_INTERVALS": (1, 1, 1),
-            **settings,
-        },
-    )
-    app = create_app(config)
-    queue = app.extensions["rq"].queues.get("sms")
-    assert queue is not None, "REDIS_URL set: jobs must go through Redis"
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()
-            queue.connection.close()
 
 
 def file_by_api(app: Flask) -> str:
