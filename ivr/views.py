@@ -295,17 +295,13 @@ def queue_wait() -> Response:
 @bp.post("/queue-choice")
 @twilio_signed
 def queue_choice() -> Response:
+    line, voice_menu, lang = _where()
     if _keys() == "1":
-        call = call_for(request.form, _line().number, _region())
-        note_intent(call, "callback")
-        call.intent_category = "leave_queue"
+        # From "agent" to "callback": the queue's end then takes a message.
+        note_intent(call_for(request.form, line.number, _region()), "callback")
         db.session.commit()
         return twiml(ivr.leave_queue())
-    line = _line()
-    voice_menu = menu_for(line)
-    return twiml(
-        ivr.queue_wait(voice_menu, _language(voice_menu, line), public_url, None)
-    )
+    return twiml(ivr.queue_wait(voice_menu, lang, public_url, None))
 
 
 @bp.post("/queue-result")
@@ -321,12 +317,11 @@ def queue_result() -> Response:
         ticket_for_call(call, "callback", None, call.language or lang, note=note)
         commit_and_dispatch()
         return twiml(ivr.goodbye(voice_menu, lang))
-    if result == "leave" and call.intent_category != "leave_queue":
-        answer = ring(voice_menu, line, lang, call)
+    if result == "leave" and call.intent != "callback":
+        answer = ring(voice_menu, line, lang, call)  # an agent came free
     elif result == "bridged":
         answer = ivr.goodbye(voice_menu, lang)
     else:
-        call.intent_category = None
         answer = ivr.voicemail(voice_menu, lang, public_url, "callback")
     db.session.commit()
     return twiml(answer)

@@ -24,8 +24,8 @@ from app.api.errors import ApiError, handle_api_error
 from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
 from app.menus import category_choices
-from app.models import Service
-from app.services.presence import STATUSES, heartbeat, presence_of, set_status
+from app.models import Presence, Service
+from app.services.presence import STATUSES, heartbeat, set_status
 from app.telephony import SoftphoneNotConfigured
 from config import ROOT
 from softphone.supervision import agent_states, waiting_calls
@@ -49,11 +49,11 @@ VOICE_SDK = ROOT / "node_modules" / "@twilio" / "voice-sdk" / "dist"
 @bp.get("")
 @login_required
 def page() -> str:
-    presence = presence_of(current_user)
-    db.session.commit()
+    # Reading the page changes nothing: presence is written when the agent sets it.
+    presence = db.session.get(Presence, current_user.id)
     return render_template(
         "softphone/index.html",
-        presence=presence.status,
+        presence=presence.status if presence else "offline",
         categories=category_choices(str(get_locale() or "fr")[:2]),
         services=db.session.scalars(select(Service).order_by(Service.name)).all(),
     )

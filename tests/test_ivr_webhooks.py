@@ -126,7 +126,7 @@ def test_unsigned_forged_or_misdirected_requests_get_403_and_write_nothing(
     assert count(Call) == count(Ticket) == count(Recording) == count(Caller) == 0
 
 
-def test_signature_over_public_base_url_behind_a_proxy(tmp_path):
+def test_signature_over_public_base_url_behind_a_proxy():
     class Proxied(TestingConfig):
         PUBLIC_BASE_URL = "https://ecoute.example.org"
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from app.extensions import db
 from app.models import Presence, User
@@ -37,22 +37,27 @@ def heartbeat(user: User) -> None:
     presence_of(user).last_seen = utcnow()
 
 
+def _reachable(line: str, statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """Active agents of this line (or of every line) in one of `statuses`, whose
+    page has beaten recently."""
+    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
+    with_lines = select(agent_lines.c.user_id)
+    return and_(
+        User.active.is_(True),
+        Presence.status.in_(statuses),
+        Presence.last_seen >= utcnow() - HEARTBEAT_TIMEOUT,
+        or_(User.id.in_(on_line), User.id.not_in(with_lines)),
+    )
+
+
 def available_agents(
     line: str, exclude: set[int] | frozenset[int] = frozenset()
 ) -> list[User]:
     """Agents who may ring now for this line, longest idle first."""
-    fresh = utcnow() - HEARTBEAT_TIMEOUT
-    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
-    with_lines = select(agent_lines.c.user_id)
     query = (
         select(User)
         .join(Presence, Presence.user_id == User.id)
-        .where(
-            User.active.is_(True),
-            Presence.status == "available",
-            Presence.last_seen >= fresh,
-            or_(User.id.in_(on_line), User.id.not_in(with_lines)),
-        )
+        .where(_reachable(line, ("available",)))
         .order_by(Presence.since, User.id)
     )
     return [user for user in db.session.scalars(query) if user.id not in exclude]
@@ -60,18 +65,10 @@ def available_agents(
 
 def agents_online(line: str) -> bool:
     """Is anyone signed in for this line (available or on a call)?"""
-    fresh = utcnow() - HEARTBEAT_TIMEOUT
-    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
-    with_lines = select(agent_lines.c.user_id)
     query = (
         select(Presence.user_id)
         .join(User, Presence.user_id == User.id)
-        .where(
-            User.active.is_(True),
-            Presence.status.in_(("available", "busy")),
-            Presence.last_seen >= fresh,
-            or_(User.id.in_(on_line), User.id.not_in(with_lines)),
-        )
+        .where(_reachable(line, ("available", "busy")))
         .limit(1)
     )
     return db.session.scalar(query) is not None
