@@ -1,4 +1,4 @@
-"""Option 0: ring the longest-idle available agent, then the next, then the queue."""
+"""Option 0: claim and ring the longest-idle agent, then the next, then the queue."""
 
 import logging
 import re
@@ -14,7 +14,13 @@ from app.models import Call, Recording, Ticket, User
 from app.models.types import utcnow
 from app.serializers import empty_history, recording_json, ticket_json
 from app.services.callers import history_for
-from app.services.presence import agents_online, available_agents
+from app.services.presence import (
+    agents_online,
+    callers_ahead,
+    claim_agent,
+    claimed_for,
+    join_queue,
+)
 from app.services.visibility import may_listen
 from app.webhooks import public_url
 from ivr import menu as ivr
@@ -73,10 +79,11 @@ def hearable_recordings(agent: User, caller_id: int | None) -> list[dict]:
     ]
 
 
-def publish_ticket(agent: User, ticket: Ticket) -> None:
+def publish_ticket(agent: User, ticket: Ticket, call_sid: str) -> None:
     """Open the call's ticket on the agent's screen once they have answered."""
     try:
-        broker().publish(agent_channel(agent.id), "ticket", ticket_json(ticket))
+        payload = {**ticket_json(ticket), "call_sid": call_sid}
+        broker().publish(agent_channel(agent.id), "ticket", payload)
     except Exception:
         log.exception("ticket for agent %s not delivered", agent.id)
 
@@ -87,16 +94,22 @@ def ring(
     """The next agent to ring for this call, the queue, or a voicemail."""
     if not line.is_open(utcnow()):
         return ivr.closed(menu, lang, public_url).twiml
-    agents = available_agents(line.number, exclude=set(tried))
-    if agents and call is not None:
-        agent = agents[0]
+    if call is None:
+        return ivr.to_agent(menu, lang, public_url, None)
+    agent = claimed_for(call.call_sid)
+    # First come, first served: while others wait in the queue, a new caller
+    # joins its end instead of taking the agent the head is about to get.
+    if agent is None and (tried or call.queued_at or not callers_ahead(call)):
+        agent = claim_agent(line.number, call.call_sid, exclude=tried)
+    if agent is not None:
         screen_pop(agent, call, line)
         caller = call.caller.phone_e164 if call.caller else call.from_raw
         target = ivr.Ring(
             agent.identity, call.call_sid, caller, line.number, (*tried, agent.id)
         )
         return ivr.to_agent(menu, lang, public_url, target, line.record_calls)
-    if call is not None and agents_online(line.number):
+    if agents_online(line.number):
         # Everyone is on a call: wait for the next free agent.
+        join_queue(call)
         return ivr.hold(menu, lang, public_url, queue_name(line))
     return ivr.to_agent(menu, lang, public_url, None)

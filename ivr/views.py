@@ -25,8 +25,9 @@ from app.services.calls import (
 from app.services.followups import commit_and_dispatch
 from app.services.presence import (
     agent_for_identity,
-    available_agents,
-    presence_of,
+    callers_ahead,
+    claim_agent,
+    release,
     set_status,
 )
 from app.services.recordings import attach, recording_for
@@ -231,6 +232,9 @@ def status() -> Response | tuple[str, int]:
     line = _line()
     call = call_for(request.form, line.number, _region())
     ended = apply_status(call, request.form)
+    if ended and call.intent in ("agent", "callback"):
+        # The caller is gone: the agent held or talking for them is free again.
+        release(call.call_sid, talking=True)
     if ended and call.intent:
         # The caller hung up before a ticket was filed: no caller is lost.
         purpose = "complaint" if call.intent == "complaint" else "callback"
@@ -246,9 +250,13 @@ def status() -> Response | tuple[str, int]:
 def dial_result() -> Response:
     """The <Dial> to an agent ended: done if they talked, else the next agent."""
     line, voice_menu, lang = _where()
-    if form_text("DialCallStatus", 16) in ("completed", "answered"):
+    dialled = form_text("DialCallStatus", 16)
+    if dialled in ("completed", "answered"):
         return twiml(ivr.goodbye(voice_menu, lang))
     call = call_for(request.form, line.number, _region())
+    # The agent did not take it: free them (a failed leg means their softphone
+    # is gone, so it leaves routing) before ringing anyone else.
+    release(call.call_sid, "offline" if dialled == "failed" else "available")
     tried = parse_tried(request.args.get("tried"))
     answer = ring(voice_menu, line, lang, call, tried)
     db.session.commit()
@@ -264,7 +272,6 @@ def agent_status() -> tuple[str, int]:
     if agent is None or not parent:
         return "", 204
     status_value = form_text("CallStatus", 16)
-    presence = presence_of(agent)
     if status_value == "in-progress":
         set_status(agent, "busy", call_sid=parent)
         call = db.session.scalar(select(Call).filter_by(call_sid=parent))
@@ -273,23 +280,46 @@ def agent_status() -> tuple[str, int]:
             # The call's ticket, open on the agent's screen while they talk.
             ticket, _ = ticket_for_call(call, "request", None, call.language or "fr")
             commit_and_dispatch()
-            publish_ticket(agent, ticket)
+            publish_ticket(agent, ticket, parent)
             return "", 204
-    elif status_value in FINAL_STATUSES and presence.call_sid == parent:
-        set_status(agent, "available")
+    elif status_value in FINAL_STATUSES:
+        # Only this call's hold on the agent ends: a late callback of an
+        # earlier call never frees an agent who is on a new one.
+        release(
+            parent, "offline" if status_value == "failed" else "available", talking=True
+        )
     db.session.commit()
     return "", 204
+
+
+# Twilio asks the wait URL again as soon as its TwiML ends: a short loop makes
+# the caller at the head leave for a freed agent within a few seconds.
+QUEUE_POLL_SECONDS = 5
+ANNOUNCE_EVERY = 30  # seconds between two announcements of the position
 
 
 @bp.post("/queue-wait")
 @twilio_signed
 def queue_wait() -> Response:
-    """Played to a waiting caller in a loop; leaves as soon as an agent is free."""
+    """Played to a waiting caller in a loop; the head leaves for a freed agent."""
     line, voice_menu, lang = _where()
-    if available_agents(line.number):
+    call = call_for(request.form, line.number, _region())
+    ahead = callers_ahead(call)
+    if ahead == 0 and claim_agent(line.number, call.call_sid) is not None:
+        db.session.commit()
         return twiml(ivr.leave_queue())
-    position = parse_count(request.form.get("QueuePosition"))
-    return twiml(ivr.queue_wait(voice_menu, lang, public_url, position))
+    db.session.commit()
+    waited = parse_count(request.form.get("QueueTime")) or 0
+    announce = waited % ANNOUNCE_EVERY < QUEUE_POLL_SECONDS
+    return twiml(
+        ivr.queue_wait(
+            voice_menu,
+            lang,
+            public_url,
+            ahead + 1 if announce else None,
+            pause=QUEUE_POLL_SECONDS,
+        )
+    )
 
 
 @bp.post("/queue-choice")
@@ -312,6 +342,7 @@ def queue_result() -> Response:
     result = form_text("QueueResult", 32)
     call = call_for(request.form, line.number, _region())
     if result == "hangup":
+        release(call.call_sid)
         # No caller is lost: waiting and hanging up files a callback.
         note = "caller hung up while waiting for an agent — call back"
         ticket_for_call(call, "callback", None, call.language or lang, note=note)

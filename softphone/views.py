@@ -25,7 +25,13 @@ from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
 from app.menus import category_choices
 from app.models import Presence, Service
-from app.services.presence import STATUSES, heartbeat, set_status
+from app.services.presence import (
+    STATUSES,
+    DeviceNotRegistered,
+    device_changed,
+    heartbeat,
+    set_status,
+)
 from app.telephony import SoftphoneNotConfigured
 from config import ROOT
 from softphone.supervision import agent_states, waiting_calls
@@ -93,6 +99,16 @@ def token() -> Response:
     return jsonify({"identity": user.identity, "token": jwt, "ttl": TOKEN_TTL})
 
 
+def _presence_json(presence: Presence) -> Response:
+    return jsonify(
+        {
+            "identity": g.api_user.identity,
+            "status": presence.status,
+            "device_registered": presence.device_registered,
+        }
+    )
+
+
 @bp.post("/presence")
 @api_login_required()
 def presence() -> Response:
@@ -102,16 +118,42 @@ def presence() -> Response:
         raise ApiError(
             400, "invalid_status", f"status must be one of: {', '.join(STATUSES)}"
         )
-    current = set_status(g.api_user, status)
+    try:
+        current = set_status(g.api_user, status)
+    except DeviceNotRegistered:
+        raise ApiError(
+            409,
+            "device_not_registered",
+            "your softphone is not connected (network or microphone): calls "
+            "cannot reach you until it is ready",
+        ) from None
     db.session.commit()
-    return jsonify({"identity": g.api_user.identity, "status": current.status})
+    return _presence_json(current)
+
+
+def _registered(body: object) -> bool | None:
+    value = body.get("registered") if isinstance(body, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+@bp.post("/device")
+@api_login_required()
+def device() -> Response:
+    """The page's Twilio device registered or dropped (a dropped one is not rung)."""
+    registered = _registered(request.get_json(silent=True))
+    if registered is None:
+        raise ApiError(400, "invalid_device", "registered must be true or false")
+    current = device_changed(g.api_user, registered)
+    db.session.commit()
+    return _presence_json(current)
 
 
 @bp.post("/heartbeat")
 @api_login_required()
 def beat() -> tuple[str, int]:
-    """The open page says it is still there; without it the agent goes offline."""
-    heartbeat(g.api_user)
+    """The open page says it is still there, and whether its device is ready;
+    without a beat for a minute the agent is not rung."""
+    heartbeat(g.api_user, _registered(request.get_json(silent=True)))
     db.session.commit()
     return "", 204
 

@@ -16,9 +16,11 @@ from werkzeug.test import TestResponse
 from app import create_app
 from app.extensions import db
 from app.lines import Line
+from app.models import Role
 from app.queue import JobQueue
 from app.telephony import SentMessage
 from config import TestingConfig
+from tests.factories import make_user
 
 # Fixtures kept in their own modules: the media stand-in for recording downloads.
 pytest_plugins = ["tests.media_standin"]
@@ -106,6 +108,14 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def sms(app: Flask) -> FakeGateway:
     return app.extensions["twilio"]
+
+
+@pytest.fixture
+def agents(app: Flask) -> tuple:
+    """Two agents, signed in nowhere yet."""
+    first = make_user("awa@example.org", Role.AGENT)
+    second = make_user("koffi@example.org", Role.AGENT)
+    return first, second
 
 
 def sign(url: str, form: dict[str, str], token: str = TOKEN) -> str:

@@ -303,6 +303,10 @@ class Caller:
         form = {**self.form(call_sid, "in-progress"), "Digits": "0"}
         return self.post(MENU, form)
 
+    def hang_up(self, call_sid: str) -> None:
+        response = self.post("/voice/status", self.form(call_sid, "completed"))
+        assert response.status_code == 204, response.text
+
     @staticmethod
     def form(call_sid: str, status: str) -> dict[str, str]:
         return {
@@ -424,6 +428,8 @@ def test_screenpop_reaches_every_stream_across_gunicorn_processes(served):
                 assert data["call_sid"] == call_sid
                 assert data["line"] == LINE
                 assert data["caller"]["phone"] == CALLER
+            # The caller hangs up while it rings: the agent is free for the next.
+            caller.hang_up(call_sid)
             publishers = publisher_processes(server, redis_url)
             assert publishers <= workers
             if any(set(holders) - {publisher} for publisher in publishers):

@@ -24,13 +24,6 @@ def bearer(user) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(user)}"}
 
 
-@pytest.fixture
-def agents(app):
-    first = make_user("awa@example.org", Role.AGENT)
-    second = make_user("koffi@example.org", Role.AGENT)
-    return first, second
-
-
 def go_available(user, minutes_idle: int = 0) -> None:
     presence = set_status(user, "available")
     presence.since = datetime.now(UTC) - timedelta(minutes=minutes_idle)
@@ -194,8 +187,11 @@ def test_agent_leg_callbacks_set_busy_then_free(twilio_post, caller, agents):
         "ParentCallSid": caller.sid,
         "To": f"client:{agent.identity}",
     }
+    # Claimed for this call before it was dialled: nobody else rings them.
+    presence = db.session.get(Presence, agent.id)
+    assert (presence.status, presence.call_sid) == ("ringing", caller.sid)
     twilio_post("/voice/agent-status", **leg, CallStatus="ringing")
-    assert db.session.get(Presence, agent.id).status == "available"
+    assert db.session.get(Presence, agent.id).status == "ringing"
     twilio_post("/voice/agent-status", **leg, CallStatus="in-progress")
     presence = db.session.get(Presence, agent.id)
     assert (presence.status, presence.call_sid) == ("busy", caller.sid)
@@ -205,20 +201,41 @@ def test_agent_leg_callbacks_set_busy_then_free(twilio_post, caller, agents):
     assert db.session.get(Presence, agent.id).status == "available"
 
 
-def test_queue_everyone_busy_then_an_agent_frees_up(caller, agents):
+def end_agent_call(twilio_post, agent, parent: str) -> None:
+    """The agent's leg of an earlier call ends: Twilio's completed callback."""
+    twilio_post(
+        "/voice/agent-status",
+        CallSid=sid("CA"),
+        ParentCallSid=parent,
+        To=f"client:{agent.identity}",
+        CallStatus="completed",
+    )
+
+
+def test_queue_everyone_busy_then_an_agent_frees_up(twilio_post, caller, agents):
     agent = agents[0]
-    set_status(agent, "busy", call_sid=sid("CA"))
+    earlier = sid("CA")
+    set_status(agent, "busy", call_sid=earlier)
     db.session.commit()
     root = caller.press_0()
     enqueue = root.find("Enqueue")
-    wait = caller.twiml(enqueue.get("waitUrl"), QueuePosition="2", QueueTime="30")
-    assert "position 2" in spoken(wait)
+    wait = caller.twiml(enqueue.get("waitUrl"), QueuePosition="1", QueueTime="30")
+    assert "position 1" in spoken(wait)
     assert "tapez 1" in spoken(wait)
+    # Between two announcements the caller hears a short wait, then asks again.
+    wait = caller.twiml(enqueue.get("waitUrl"), QueuePosition="1", QueueTime="12")
+    assert spoken(wait) == ""
+    assert wait.find("Pause") is not None
+    # The agent may not free themselves mid-call from the page...
     go_available(agent)
+    assert db.session.get(Presence, agent.id).status == "busy"
+    # ...their call's end does: the head of the queue claims them and leaves.
+    end_agent_call(twilio_post, agent, earlier)
     assert (
-        caller.twiml(enqueue.get("waitUrl"), QueuePosition="1").find("Leave")
-        is not None
+        caller.twiml(enqueue.get("waitUrl"), QueueTime="40").find("Leave") is not None
     )
+    presence = db.session.get(Presence, agent.id)
+    assert (presence.status, presence.call_sid) == ("ringing", caller.sid)
     root = caller.twiml(enqueue.get("action"), QueueResult="leave")
     assert root.find("Dial/Client").findtext("Identity") == agent.identity
 

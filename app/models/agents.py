@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -35,7 +35,8 @@ class Service(db.Model):
 
 
 class Presence(db.Model):
-    """available, busy (on a call: set and cleared by the call's callbacks), offline."""
+    """available, ringing (claimed for one call), busy (on a call, or not ready),
+    offline. `call_sid` names the call a ringing or busy agent is held for."""
 
     __tablename__ = "presence"
 
@@ -47,4 +48,7 @@ class Presence(db.Model):
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The browser's last sign of life; without one for a while: offline.
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    call_sid: Mapped[str | None] = mapped_column(String(64))
+    call_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What the softphone last said of its Twilio device: None when no page ever
+    # reported (a desktop integration through the API), False once it dropped.
+    device_registered: Mapped[bool | None] = mapped_column(Boolean)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -27,6 +27,16 @@ FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 
 class Call(db.Model):
     __tablename__ = "calls"
+    __table_args__ = (
+        # The line's queue: only calls that ever waited for an agent, a few rows.
+        Index(
+            "ix_calls_queue",
+            "line",
+            "queued_at",
+            postgresql_where=text("queued_at IS NOT NULL"),
+            sqlite_where=text("queued_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
@@ -45,6 +55,9 @@ class Call(db.Model):
     # The agent who took the call: they may listen to its recording.
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the caller first joined the line's queue for an agent: their place,
+    # kept if the agent they are handed to does not answer.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[int | None] = mapped_column(Integer)
 
