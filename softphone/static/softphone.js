@@ -7,6 +7,10 @@
   const csrf = root.dataset.csrf;
   let device = null;
   let call = null;
+  // The call this agent has taken: other calls' pushes never replace its screen.
+  let activeCallSid = null;
+  const belongsElsewhere = (data) =>
+    activeCallSid !== null && Boolean(data.call_sid) && data.call_sid !== activeCallSid;
 
   function problem(text) {
     const box = $("problem");
@@ -86,12 +90,40 @@
   });
 
   const events = new EventSource(root.dataset.eventsUrl, { withCredentials: true });
-  events.addEventListener("screenpop", (e) => showScreenPop(JSON.parse(e.data)));
-  events.addEventListener("ticket", (e) => showTicket(JSON.parse(e.data)));
+  events.addEventListener("screenpop", (e) => {
+    const data = JSON.parse(e.data);
+    if (!belongsElsewhere(data)) showScreenPop(data);
+  });
+  events.addEventListener("ticket", (e) => {
+    const data = JSON.parse(e.data);
+    if (!belongsElsewhere(data)) showTicket(data);
+  });
 
-  // --- presence and heartbeat: no heartbeat for a minute and no call rings here ---
-  $("presence").addEventListener("change", (e) => post(root.dataset.presenceUrl, { status: e.target.value }));
-  setInterval(() => post(root.dataset.heartbeatUrl), 20000);
+  // --- presence, device and heartbeat: no call rings a page that is gone or a
+  // device that is not registered; the server says which presence holds ---
+  const presence = $("presence");
+  let chosen = presence.value;
+  presence.addEventListener("change", async (e) => {
+    const response = await post(root.dataset.presenceUrl, { status: e.target.value });
+    const body = await response.json();
+    if (!response.ok) {
+      presence.value = chosen;
+      return problem(response.status === 409 ? root.dataset.msgDevice : body.error.message);
+    }
+    problem("");
+    presence.value = chosen = body.status === "ringing" ? "available" : body.status;
+  });
+  const registered = () => Boolean(device && device.state === "registered");
+  async function reportDevice() {
+    const response = await post(root.dataset.deviceUrl, { registered: registered() });
+    if (!response.ok) return;
+    const body = await response.json();
+    if (body.status === "offline" && chosen !== "offline") {
+      presence.value = chosen = "offline";
+      problem(root.dataset.msgDropped);
+    }
+  }
+  setInterval(() => post(root.dataset.heartbeatUrl, { registered: registered() }), 20000);
 
   // --- calls ---
   function showCall(state, from) {
@@ -101,11 +133,15 @@
   }
 
   function attach(incoming) {
+    if (call) return incoming.reject();  // one call at a time on this page
     call = incoming;
     const from = call.customParameters.get("caller") || call.parameters.From;
     showCall("Appel entrant", from);
-    const ended = () => { call = null; showCall(null); };
-    call.on("accept", () => showCall("En ligne", from));
+    const ended = () => { call = null; activeCallSid = null; showCall(null); };
+    call.on("accept", () => {
+      activeCallSid = call.customParameters.get("callSid") || null;
+      showCall("En ligne", from);
+    });
     call.on("disconnect", ended);
     call.on("cancel", ended);
     call.on("reject", ended);
@@ -137,8 +173,14 @@
       const token = await fetchToken();
       if (!window.Twilio || !window.Twilio.Device) throw new Error("Twilio Voice SDK not loaded");
       device = new window.Twilio.Device(token, { codecPreferences: ["opus", "pcmu"] });
-      device.on("registered", () => { $("device-state").textContent = "Prêt"; });
-      device.on("unregistered", () => { $("device-state").textContent = "Déconnecté"; });
+      device.on("registered", () => {
+        $("device-state").textContent = "Prêt";
+        reportDevice();
+      });
+      device.on("unregistered", () => {
+        $("device-state").textContent = "Déconnecté";
+        reportDevice();
+      });
       device.on("error", (error) => {
         const mic = error.code === 31208 || error.code === 31401 || /NotAllowed/.test(error.name || "");
         problem(mic ? "Micro refusé : autorisez le micro pour prendre les appels." : `${error.code}: ${error.message}`);
@@ -149,6 +191,7 @@
     } catch (error) {
       $("device-state").textContent = "Indisponible";
       problem(String(error.message || error));
+      reportDevice();
     }
   }
 
