@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Route, sync_playwright
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.events import agent_channel, broker
 from app.extensions import db
-from app.models import Presence, Role
+from app.models import Call, Presence, Role
 from app.telephony import SoftphoneKeys
 from config import TestingConfig
 from tests.conftest import CALLER, LINE, service_required
@@ -133,6 +135,42 @@ def presence_of(served: Served) -> str | None:
     return status
 
 
+# An incoming call as the Voice SDK hands it to the page, for the call just rung.
+ANSWER_A_CALL = """([callSid, caller]) => {
+  const handlers = {};
+  const call = {
+    customParameters: new Map([["callSid", callSid], ["caller", caller]]),
+    parameters: {From: caller},
+    on(name, callback) { (handlers[name] ||= []).push(callback); return call; },
+    accept() { (handlers.accept || []).forEach((f) => f()); },
+    reject() {}, disconnect() {}, mute() {}, isMuted() { return false; },
+  };
+  window.twilioStub.device.emit("incoming", call);
+}"""
+
+
+def rung_call_sid(served: Served) -> str:
+    with served.app.app_context():
+        call_sid = db.session.scalars(select(Call.call_sid)).one()
+        db.session.remove()
+    return call_sid
+
+
+def push_screen_pop(served: Served, call_sid: str, phone: str) -> None:
+    """What the app pushes when a call rings the agent, through its own broker."""
+    payload = {
+        "caller": {"phone": phone},
+        "tickets": [],
+        "calls": [],
+        "messages": [],
+        "recordings": [],
+        "call_sid": call_sid,
+        "line": LINE,
+    }
+    with served.app.app_context():
+        broker().publish(agent_channel(served.agent_id), "screenpop", payload)
+
+
 def wait_until(check, what: str, seconds: float = WAIT_MS / 1000) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -213,6 +251,32 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
             )
             assert served.reference in page.inner_text("#pop-tickets")
             assert page.is_visible("#screenpop")
+
+            # The agent answers; a push about another call never replaces it.
+            page.evaluate(ANSWER_A_CALL, [rung_call_sid(served), CALLER])
+            page.click("#answer")
+            page.wait_for_function(
+                "document.getElementById('call-state').textContent === 'En ligne'"
+            )
+            push_screen_pop(served, "CA" + "f" * 32, "+2290197999999")
+            push_screen_pop(served, rung_call_sid(served), CALLER)
+            page.wait_for_timeout(500)
+            assert page.inner_text("#pop-phone").strip() == CALLER
+            page.screenshot(path=str(tmp_path / "softphone-1280.png"), full_page=True)
+
+            # The device drops: the agent is taken out of routing and told why.
+            page.evaluate("window.twilioStub.device.unregister()")
+            wait_until(lambda: presence_of(served) == "offline", "offline")
+            page.wait_for_selector("#problem:not([hidden])")
+            assert "Hors ligne" in page.inner_text("#problem")
+            assert page.input_value("#presence") == "offline"
+            with page.expect_response("**/softphone/presence") as refused:
+                page.select_option("#presence", "available")
+            assert refused.value.status == 409
+            assert "pas connecté" in page.inner_text("#problem")
+            assert page.input_value("#presence") == "offline"
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.screenshot(path=str(tmp_path / "softphone-390.png"), full_page=True)
         finally:
             browser.close()
 
