@@ -464,3 +464,34 @@ def test_voicemail_action_racing_its_recording_callback_both_succeed(app, post, 
     recording = db.session.scalars(select(Recording)).one()
     assert (recording.ticket_id, recording.status) == (ticket.id, "completed")
     assert actions(ticket).count("recording") == 1
+
+
+def test_a_new_number_calling_on_several_lines_at_once_is_one_caller(app):
+    """The first calls of a number, at the same instant: one caller, every call
+    linked to it (a statement may not see the caller another one just added)."""
+    forms = [call_form(sid("CA"), CallStatus="ringing") for _ in range(THREADS)]
+    start = threading.Barrier(THREADS)
+    outcomes: list[int | BaseException] = []
+
+    def deliver(form: dict[str, str]) -> None:
+        try:
+            with app.app_context():
+                client = app.test_client()
+                start.wait(timeout=10)
+                outcomes.append(
+                    signed_post(client, "/voice/incoming", form).status_code
+                )
+        except BaseException as error:
+            outcomes.append(error)
+
+    workers = [threading.Thread(target=deliver, args=(f,)) for f in forms]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert outcomes == [200] * THREADS
+    db.session.expire_all()
+    caller = db.session.scalars(select(Caller)).one()
+    calls = db.session.scalars(select(Call)).all()
+    assert len(calls) == THREADS
+    assert {call.caller_id for call in calls} == {caller.id}

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping
 from functools import cache
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
@@ -101,6 +101,68 @@ def _arrival_statements(dialect: str) -> tuple[Executable, Executable]:
     return add_caller, add_call
 
 
+@cache
+def _arrival_in_one_statement() -> Executable:
+    """PostgreSQL: add the caller once and the call once in a single statement.
+
+    Run on its own (autocommit), it is one round trip to the database: no
+    BEGIN, no second INSERT, no COMMIT. RETURNING tells whether the call is new.
+    """
+    callers, calls = Caller.__table__, Call.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    phone = bindparam("phone", type_=String())
+    new_caller = (
+        postgresql.insert(callers)
+        .from_select(
+            ["phone_e164", "created_at"], select(phone, now).where(phone.is_not(None))
+        )
+        .on_conflict_do_nothing(index_elements=["phone_e164"])
+        .returning(callers.c.id)
+        .cte("new_caller")
+    )
+    # A caller inserted by this statement is seen only through its RETURNING.
+    caller_id = func.coalesce(
+        select(new_caller.c.id).scalar_subquery(),
+        select(callers.c.id).where(callers.c.phone_e164 == phone).scalar_subquery(),
+    )
+    return (
+        postgresql.insert(calls)
+        .values(
+            call_sid=bindparam("sid"),
+            caller_id=caller_id,
+            from_raw=bindparam("from_raw"),
+            line=bindparam("line"),
+            direction=bindparam("direction"),
+            status="ringing",
+            language=bindparam("language"),
+            intent=bindparam("intent"),
+            started_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(calls.c.id, calls.c.caller_id)
+    )
+
+
+def _log_arrival_at_once(params: dict) -> bool:
+    """The PostgreSQL path of log_arrival(); False when the call was known."""
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        added = connection.execute(_arrival_in_one_statement(), params).first()
+        if added is not None and params["phone"] and added.caller_id is None:
+            # The same new number rang twice at once: the other statement added
+            # the caller after this one's snapshot. Link it now (rare).
+            connection.execute(
+                update(Call)
+                .where(Call.id == added.id)
+                .values(
+                    caller_id=select(Caller.id)
+                    .where(Caller.phone_e164 == params["phone"])
+                    .scalar_subquery()
+                )
+            )
+    return added is not None
+
+
 def log_arrival(
     form: Mapping[str, str],
     line_number: str,
@@ -110,9 +172,9 @@ def log_arrival(
 ) -> None:
     """Log a new call as cheaply as the database allows: this is the hot path.
 
-    Two statements and no ORM unit of work; a repeated delivery inserts
-    nothing. A call first seen through another callback is completed by
-    call_for() instead.
+    No ORM unit of work: one statement on PostgreSQL, two on SQLite; a repeated
+    delivery inserts nothing. A call first seen through another callback is
+    completed by call_for() instead.
     """
     dialect = db.session.get_bind().dialect.name
     if dialect not in UPSERTS:
@@ -120,26 +182,26 @@ def log_arrival(
         call.language = call.language or language
         call.intent = call.intent or intent
         return
-    add_caller, add_call = _arrival_statements(dialect)
     from_raw = (form.get("From") or "")[:64]
     phone = to_e164(from_raw, region)
-    now = utcnow()
-    if phone:
-        db.session.execute(add_caller, {"phone": phone, "now": now})
-    added = db.session.execute(
-        add_call,
-        {
-            "sid": (form.get("CallSid") or "")[:64],
-            "phone": phone,
-            "from_raw": from_raw,
-            "line": line_number,
-            "direction": (form.get("Direction") or "inbound")[:24],
-            "language": language,
-            "intent": intent,
-            "now": now,
-        },
-    )
-    if added.rowcount == 0:
+    params = {
+        "sid": (form.get("CallSid") or "")[:64],
+        "phone": phone,
+        "from_raw": from_raw,
+        "line": line_number,
+        "direction": (form.get("Direction") or "inbound")[:24],
+        "language": language,
+        "intent": intent,
+        "now": utcnow(),
+    }
+    if dialect == "postgresql":
+        added = _log_arrival_at_once(params)
+    else:
+        add_caller, add_call = _arrival_statements(dialect)
+        if phone:
+            db.session.execute(add_caller, {"phone": phone, "now": params["now"]})
+        added = db.session.execute(add_call, params).rowcount > 0
+    if not added:
         call = call_for(form, line_number, region)  # known already: fill gaps only
         call.language = call.language or language
         if intent:
