@@ -181,11 +181,9 @@ def follow_up() -> Response:
     except InvalidReference:
         return _follow_up_retry(line, voice_menu, lang, is_open, "reference_invalid")
     ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
-    call = (
-        call_for(request.form, line.number, _region())
-        if form_text("CallSid", 64)
-        else None
-    )
+    call = None
+    if ticket is not None and form_text("CallSid", 64):
+        call = call_for(request.form, line.number, _region())
     if ticket is None or call is None or not _filed_by(ticket, call):
         # Another phone hears what an unknown reference gets: no enumeration.
         return _follow_up_retry(line, voice_menu, lang, is_open, "reference_unknown")
