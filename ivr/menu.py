@@ -80,9 +80,12 @@ def _gather(
     **options: object,
 ) -> Gather:
     """A <Gather> for keys and speech, then a <Redirect> to the same action."""
-    kept = [hint for hint in hints if len(hint) <= MAX_HINT_LENGTH][:MAX_HINTS]
+    kept: dict[str, str] = {}
+    for hint in hints:
+        if len(hint) <= MAX_HINT_LENGTH:
+            kept.setdefault(normalise(hint), hint)  # each phrase once, as first given
     if kept:
-        options["hints"] = ", ".join(kept)
+        options["hints"] = ", ".join(list(kept.values())[:MAX_HINTS])
     gather = response.gather(
         input="dtmf speech",
         action=action,
