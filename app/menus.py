@@ -1,6 +1,7 @@
 """IVR menus as data (config/menus/<name>.yaml): prompts, keywords, categories."""
 
 import re
+import string
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,31 +14,42 @@ from app.yamlfile import ConfigFileError, Fields, load_yaml
 # What a menu option can do; the digits that lead to them are the menu file's.
 ACTIONS = ("complaint", "follow_up", "information", "agent", "other_language", "repeat")
 
-PROMPTS = (
-    "welcome",
-    "main_menu",
-    "no_input",
-    "invalid_choice",
-    "category_menu",
-    "category_option",
-    "recording_notice",
-    "record_instructions",
-    "no_message",
-    "reference_intro",
-    "reference_sms",
-    "goodbye",
-    "follow_up_prompt",
-    "reference_invalid",
-    "reference_unknown",
-    "status_report",
-    "information",
-    "closed",
-    "agent_unavailable",
-    "technical_problem",
-    "please_hold",
-    "queue_position",
-    "queue_options",
-)
+# Every prompt a menu file must give in each of its languages, with the
+# {placeholders} it may use: a typo in a placeholder stops start-up, not a call.
+PROMPTS: dict[str, frozenset[str]] = {
+    "welcome": frozenset({"line"}),
+    "main_menu": frozenset(),
+    # "For English, press 9", said in English by the English voice.
+    "other_language": frozenset(),
+    "no_input": frozenset(),
+    "invalid_choice": frozenset(),
+    "not_understood": frozenset(),
+    "category_menu": frozenset(),
+    "category_option": frozenset({"label", "digit"}),
+    "category_repeat": frozenset(),
+    "recording_notice": frozenset(),
+    "agent_recording_notice": frozenset(),
+    "record_instructions": frozenset(),
+    "no_message": frozenset(),
+    "reference_intro": frozenset(),
+    "reference_sms": frozenset(),
+    "goodbye": frozenset(),
+    "follow_up_prompt": frozenset(),
+    "follow_up_help": frozenset(),
+    "reference_invalid": frozenset(),
+    "reference_unknown": frozenset(),
+    "status_report": frozenset({"reference", "status", "date"}),
+    "information": frozenset(),
+    "closed": frozenset(),
+    "holiday": frozenset(),
+    "opening_hours": frozenset({"hours"}),
+    "closed_menu": frozenset(),
+    "agent_unavailable": frozenset(),
+    "technical_problem": frozenset(),
+    "please_hold": frozenset(),
+    "queue_position": frozenset({"position"}),
+    "queue_options": frozenset(),
+}
 STATUS_NAMES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
 
 
@@ -54,6 +66,8 @@ class Menu:
     voices: dict[str, Voice]
     options: dict[str, str]  # key pressed -> action
     keywords: dict[str, dict[str, tuple[str, ...]]]  # language -> action -> words
+    # language -> action -> the keywords as written, accents kept: speech hints
+    spoken: dict[str, dict[str, tuple[str, ...]]]
     categories: tuple[tuple[str, dict[str, str]], ...]
     prompts: dict[str, dict[str, str]]  # language -> prompt name -> text
     statuses: dict[str, dict[str, str]]  # language -> ticket status -> spoken name
@@ -83,13 +97,37 @@ class Menu:
         if len(words) == 1 and words[0] in self.options:
             return self.options[words[0]]
         # The keyword said first wins: "pas une plainte, un suivi" is rare on a phone.
-        found: list[tuple[int, str]] = []
+        # But "information" is the vaguest wish, often just how a sentence starts:
+        # "un renseignement sur mon dossier" is a follow-up.
+        found = [
+            (action == "information", position, action)
+            for action, position in self._said(lang, words)
+        ]
+        return min(found)[2] if found else None
+
+    def hints_for(self, lang: str, *actions: str) -> tuple[str, ...]:
+        """Speech hints for `actions` (all by default), each word once."""
+        hints: dict[str, str] = {}
+        for action, words in self.spoken.get(lang, {}).items():
+            if not actions or action in actions:
+                for word in words:
+                    # "réclamation", "reclamation": one hint, the first spelling.
+                    hints.setdefault(normalise(word), word)
+        return tuple(hints.values())
+
+    def said(self, lang: str, action: str, speech: str) -> bool:
+        """Whether one of `action`'s keywords is in what the caller said."""
+        words = normalise(speech).split()
+        return any(found == action for found, _ in self._said(lang, words))
+
+    def _said(self, lang: str, words: list[str]) -> list[tuple[str, int]]:
+        found = []
         for action, keywords in self.keywords.get(lang, {}).items():
             for keyword in keywords:
                 position = _find_words(words, keyword.split())
                 if position is not None:
-                    found.append((position, action))
-        return min(found)[1] if found else None
+                    found.append((action, position))
+        return found
 
 
 def normalise(text: str) -> str:
@@ -132,15 +170,22 @@ def load_menu(path: str | Path, name: str) -> Menu:
 
     keywords_fields = document.sub("keywords", "keywords")
     keywords: dict[str, dict[str, tuple[str, ...]]] = {}
+    spoken: dict[str, dict[str, tuple[str, ...]]] = {}
     for code in languages:
         per_action = keywords_fields.sub(code, f"keywords.{code}")
         keywords[code] = {}
+        spoken[code] = {}
         for action, words in per_action.mapping.items():
             if action not in ACTIONS or not isinstance(words, list):
                 raise per_action.error(
                     action, f"'{action}' must be an action with a word list"
                 )
+            if any("," in str(word) for word in words):
+                raise per_action.error(action, "one keyword per list item, no commas")
             keywords[code][action] = tuple(normalise(str(word)) for word in words)
+            spoken[code][action] = tuple(
+                " ".join(str(word).split()) for word in words if normalise(str(word))
+            )
 
     prompts_fields = document.sub("prompts", "prompts")
     prompts: dict[str, dict[str, str]] = {}
@@ -148,6 +193,8 @@ def load_menu(path: str | Path, name: str) -> Menu:
     for code in languages:
         texts = prompts_fields.sub(code, f"prompts.{code}")
         prompts[code] = {prompt: texts.get(prompt, str) for prompt in PROMPTS}
+        for prompt, allowed in PROMPTS.items():
+            _check_placeholders(texts, prompt, prompts[code][prompt], allowed)
         names = texts.sub("statuses", f"prompts.{code}.statuses")
         statuses[code] = {status: names.get(status, str) for status in STATUS_NAMES}
 
@@ -157,10 +204,30 @@ def load_menu(path: str | Path, name: str) -> Menu:
         voices=voices,
         options=options,
         keywords=keywords,
+        spoken=spoken,
         categories=parse_categories(document, "categories"),
         prompts=prompts,
         statuses=statuses,
     )
+
+
+def _check_placeholders(
+    texts: Fields, prompt: str, text: str, allowed: frozenset[str]
+) -> None:
+    try:
+        used = {
+            name for _, name, _, _ in string.Formatter().parse(text) if name is not None
+        }
+    except ValueError as bad:
+        raise texts.error(prompt, f"'{prompt}' has a stray brace ({bad})") from None
+    unknown = sorted(used - allowed)
+    if unknown:
+        known = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
+        raise texts.error(
+            prompt,
+            f"'{prompt}' uses {{{unknown[0]}}}, which is not one of its "
+            f"placeholders ({known})",
+        )
 
 
 def load_menus(directory: str | Path, lines: Lines) -> dict[str, Menu]:

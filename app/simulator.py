@@ -115,6 +115,7 @@ class CallSimulator:
             "ApiVersion": "2010-04-01",
         }
         self.late_callbacks: list[tuple[str, dict[str, str]]] = []
+        self.language: str | None = None  # of the last <Say> heard
         self.steps = 0
         self.current_url = self.base_url + "/voice/incoming"
 
@@ -144,7 +145,12 @@ class CallSimulator:
         text = " ".join((element.text or "").split())
         if text:
             self.heard.lines.append(text)
-            self.echo(f"  🔊 {text}")
+            # The voice's language, whenever it changes: a sentence said in the
+            # wrong language's voice stands out.
+            language = element.get("language", "")
+            changed = self.language is not None and language != self.language
+            self.language = language
+            self.echo(f"  🔊 {f'[{language}] ' if changed else ''}{text}")
 
     def run(self) -> Heard:
         self.echo(f"📞 {self.params['From'] or '(withheld)'} calls {self.params['To']}")

@@ -5,6 +5,7 @@ the state a call carries between steps (language, attempt, category) travels in
 those URLs' query strings, which Twilio signs with the rest of the request.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from app.lines import Line
 from app.menus import Menu, normalise
+from ivr.hours import spoken_hours
 
 UrlFor = Callable[..., str]
 
@@ -23,6 +25,8 @@ GATHER_TIMEOUT = 6  # seconds of silence before Twilio gives up on a key
 REFERENCE_TIMEOUT = 10  # typing eight digits takes longer
 MAX_MESSAGE_SECONDS = 180
 AGENT_RING_SECONDS = 20  # then the next agent, or the queue
+# Twilio's limits on <Gather hints>: 500 phrases of at most 100 characters.
+MAX_HINTS, MAX_HINT_LENGTH = 500, 100
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,40 @@ def _say(target: VoiceResponse | Gather, menu: Menu, lang: str, text: str) -> No
     target.say(text, voice=voice.voice, language=voice.language)
 
 
+def _offer_other_language(target: Gather, menu: Menu, lang: str) -> None:
+    """'For English, press 9', in the other language's own voice."""
+    other = menu.other_language(lang)
+    if other != lang:
+        _say(target, menu, other, menu.say(other, "other_language"))
+
+
+def _notice(digits: str, speech: str) -> str:
+    """Why a menu is played again: a wrong key, words not understood, or silence."""
+    if digits:
+        return "invalid_choice"
+    return "not_understood" if speech else "no_input"
+
+
 def _gather(
-    response: VoiceResponse, menu: Menu, lang: str, action: str, **options: object
+    response: VoiceResponse,
+    menu: Menu,
+    lang: str,
+    action: str,
+    hints: tuple[str, ...] = (),
+    **options: object,
 ) -> Gather:
-    hints = ", ".join(word for words in menu.keywords[lang].values() for word in words)
+    """A <Gather> for keys and speech, then a <Redirect> to the same action."""
+    kept: dict[str, str] = {}
+    for hint in hints:
+        if len(hint) <= MAX_HINT_LENGTH:
+            kept.setdefault(normalise(hint), hint)  # each phrase once, as first given
+    if kept:
+        options["hints"] = ", ".join(list(kept.values())[:MAX_HINTS])
     gather = response.gather(
         input="dtmf speech",
         action=action,
         method="POST",
         language=menu.voices[lang].language,
-        hints=hints[:500],
         speech_timeout="auto",
         **options,
     )
@@ -83,11 +111,21 @@ def main_menu(
 ) -> VoiceResponse:
     response = VoiceResponse()
     action = url("ivr.menu", lang=lang, attempt=attempt)
-    gather = _gather(response, menu, lang, action, num_digits=1, timeout=GATHER_TIMEOUT)
+    gather = _gather(
+        response,
+        menu,
+        lang,
+        action,
+        menu.hints_for(lang),
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+    )
     if notice:
         _say(gather, menu, lang, menu.say(lang, notice))
     if greet:
         _say(gather, menu, lang, menu.say(lang, "welcome", line=line.name))
+    # Early, so that a caller of the other language need not sit through the menu.
+    _offer_other_language(gather, menu, lang)
     _say(gather, menu, lang, menu.say(lang, "main_menu"))
     return response
 
@@ -121,7 +159,7 @@ def route_main(
     if attempt >= MAX_PLAYS:
         # Three plays and still no choice: a person should take it from here.
         return Step(VoiceResponse(), intent="agent", wants_agent=True)
-    notice = "invalid_choice" if digits or speech else "no_input"
+    notice = _notice(digits, speech)
     return Step(main_menu(menu, line, lang, url, attempt + 1, notice=notice))
 
 
@@ -140,7 +178,7 @@ def to_agent(
         return response
     recording = {}
     if record:
-        _say(response, menu, lang, menu.say(lang, "recording_notice"))
+        _say(response, menu, lang, menu.say(lang, "agent_recording_notice"))
         recording = {
             "record": "record-from-answer-dual",
             "recording_status_callback": url("recordings.callback"),
@@ -209,10 +247,75 @@ def leave_queue() -> VoiceResponse:
 
 
 def closed(menu: Menu, lang: str, url: UrlFor) -> Step:
+    """An agent was asked for after hours: say so and take a message."""
     response = VoiceResponse()
     _say(response, menu, lang, menu.say(lang, "closed"))
     _voicemail(response, menu, lang, url, purpose="callback")
     return Step(response, intent="callback")
+
+
+def closed_menu(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    url: UrlFor,
+    now: datetime,
+    attempt: int = 1,
+    notice: str | None = None,
+) -> VoiceResponse:
+    """Out of hours: the hours, then follow a request (2) or leave a message (1).
+
+    Silence leads to the message, so that nobody who called is lost.
+    """
+    response = VoiceResponse()
+    action = url("ivr.closed", lang=lang, attempt=attempt)
+    gather = _gather(
+        response,
+        menu,
+        lang,
+        action,
+        menu.hints_for(lang),
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+    )
+    if notice:
+        _say(gather, menu, lang, menu.say(lang, notice))
+    _say(gather, menu, lang, menu.say(lang, "closed"))
+    _offer_other_language(gather, menu, lang)
+    if line.hours is not None:
+        if now.astimezone(line.timezone).date() in line.hours.holidays:
+            _say(gather, menu, lang, menu.say(lang, "holiday"))
+        hours = spoken_hours(line.hours, lang)
+        if hours:
+            _say(gather, menu, lang, menu.say(lang, "opening_hours", hours=hours))
+    _say(gather, menu, lang, menu.say(lang, "closed_menu"))
+    return response
+
+
+def route_closed(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    attempt: int,
+    digits: str,
+    speech: str,
+    url: UrlFor,
+    now: datetime,
+) -> Step:
+    """The closed menu's answer; the main menu's keys keep their meaning."""
+    action = menu.option_for(lang, digits, speech)
+    if action == "follow_up":
+        return Step(follow_up_prompt(menu, lang, url))
+    if action == "other_language":
+        other = menu.other_language(lang)
+        return Step(closed_menu(menu, line, other, url, now))
+    if action in ("repeat", "information"):
+        return Step(closed_menu(menu, line, lang, url, now, attempt))
+    if action is None and (digits or speech) and attempt < MAX_PLAYS:
+        notice = _notice(digits, speech)
+        return Step(closed_menu(menu, line, lang, url, now, attempt + 1, notice))
+    # A complaint, an agent, silence or three wrong tries: all become a message.
+    return Step(voicemail(menu, lang, url, "callback"), intent="callback")
 
 
 def category_menu(
@@ -228,7 +331,10 @@ def category_menu(
     action = url("ivr.category", lang=lang, attempt=attempt)
     # One key is enough for up to nine categories; more need the hash key.
     digits = {"num_digits": 1} if len(categories) <= 9 else {"finish_on_key": "#"}
-    gather = _gather(response, menu, lang, action, timeout=GATHER_TIMEOUT, **digits)
+    hints = _category_hints(categories, lang) + menu.hints_for(lang, "repeat")
+    gather = _gather(
+        response, menu, lang, action, hints, timeout=GATHER_TIMEOUT, **digits
+    )
     if notice:
         _say(gather, menu, lang, menu.say(lang, notice))
     _say(gather, menu, lang, menu.say(lang, "category_menu"))
@@ -240,7 +346,23 @@ def category_menu(
             lang,
             menu.say(lang, "category_option", label=label, digit=number),
         )
+    _say(gather, menu, lang, menu.say(lang, "category_repeat"))
     return response
+
+
+def _label_words(label: str) -> list[str]:
+    """The words of a category label that speech is matched on (see below)."""
+    return [word for word in re.findall(r"\w+", label) if len(normalise(word)) >= 5]
+
+
+def _category_hints(
+    categories: tuple[tuple[str, dict[str, str]], ...], lang: str
+) -> tuple[str, ...]:
+    words: dict[str, str] = {}
+    for _, labels in categories:
+        for word in _label_words(labels.get(lang, "")):
+            words.setdefault(normalise(word), word.lower())
+    return tuple(words.values())
 
 
 def _category_by_speech(
@@ -266,7 +388,7 @@ def route_category(
     url: UrlFor,
 ) -> Step:
     categories = menu.categories_for(line)
-    if digits == "*":
+    if digits == "*" or (not digits and menu.said(lang, "repeat", speech)):
         return Step(category_menu(menu, line, lang, url, attempt))
     chosen = None
     if digits.isascii() and digits.isdigit() and 1 <= int(digits) <= len(categories):
@@ -274,7 +396,7 @@ def route_category(
     elif not digits and speech:
         chosen = _category_by_speech(categories, lang, speech)
     if chosen is None and attempt < MAX_PLAYS:
-        notice = "invalid_choice" if digits or speech else "no_input"
+        notice = _notice(digits, speech)
         return Step(category_menu(menu, line, lang, url, attempt + 1, notice=notice))
     # Chosen, or three tries without one: take the message anyway, nothing is lost.
     response = VoiceResponse()
@@ -347,6 +469,7 @@ def follow_up_prompt(
 ) -> VoiceResponse:
     response = VoiceResponse()
     action = url("ivr.follow_up", lang=lang, attempt=attempt)
+    # No hints: the menu's words would only lead speech away from digits.
     gather = _gather(
         response, menu, lang, action, finish_on_key="#", timeout=REFERENCE_TIMEOUT
     )
@@ -357,12 +480,48 @@ def follow_up_prompt(
 
 
 def follow_up_retry(
-    menu: Menu, line: Line, lang: str, attempt: int, notice: str, url: UrlFor
-) -> VoiceResponse:
-    """Ask for the reference again, or go back to the main menu after three tries."""
-    if attempt >= MAX_PLAYS:
-        return main_menu(menu, line, lang, url, notice=notice)
-    return follow_up_prompt(menu, lang, url, attempt + 1, notice=notice)
+    menu: Menu, lang: str, attempt: int, notice: str, url: UrlFor, agents: bool
+) -> Step:
+    """Ask for the reference again; after three tries, a person or a message.
+
+    `agents` is False out of hours: then the message is taken straight away.
+    """
+    if attempt < MAX_PLAYS:
+        return Step(follow_up_prompt(menu, lang, url, attempt + 1, notice=notice))
+    if not agents:
+        response = VoiceResponse()
+        _say(response, menu, lang, menu.say(lang, notice))
+        _voicemail(response, menu, lang, url, purpose="callback")
+        return Step(response, intent="callback")
+    response = VoiceResponse()
+    action = url("ivr.follow_up_help", lang=lang)
+    gather = _gather(
+        response,
+        menu,
+        lang,
+        action,
+        menu.hints_for(lang, "agent"),
+        num_digits=1,
+        timeout=GATHER_TIMEOUT,
+    )
+    _say(gather, menu, lang, menu.say(lang, notice))
+    _say(gather, menu, lang, menu.say(lang, "follow_up_help"))
+    return Step(response)
+
+
+def route_follow_up_help(
+    menu: Menu,
+    line: Line,
+    lang: str,
+    attempt: int,
+    digits: str,
+    speech: str,
+    url: UrlFor,
+) -> Step:
+    """0 (or "conseiller") rings an agent; anything else, or silence, a message."""
+    if menu.option_for(lang, digits, speech) == "agent":
+        return Step(VoiceResponse(), intent="agent", wants_agent=True)
+    return Step(voicemail(menu, lang, url, "callback"), intent="callback")
 
 
 def status_report(

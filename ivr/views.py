@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Callable
+from functools import partial
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
@@ -87,13 +88,15 @@ def incoming() -> Response:
     line = _line()
     menu = menu_for(line)
     lang = menu.language(None, line.language)
-    is_open = line.is_open(utcnow())
+    now = utcnow()
+    is_open = line.is_open(now)
     if form_text("CallSid", 64):
+        # Out of hours, a hang-up anywhere in the closed menu is a callback.
         intent = None if is_open else "callback"
         log_arrival(request.form, line.number, _region(), lang, intent)
         db.session.commit()
     if not is_open:
-        return twiml(ivr.closed(menu, lang, public_url).twiml)
+        return twiml(ivr.closed_menu(menu, line, lang, public_url, now))
     return twiml(_main_menu_xml(menu, line, lang, greet=True))
 
 
@@ -113,9 +116,14 @@ def _main_menu_xml(menu: Menu, line: Line, lang: str, greet: bool) -> str:
 @bp.post("/main")
 @twilio_signed
 def main() -> Response:
+    """Back to the menu (after information or a status): the closed one out of hours."""
     line = _line()
     menu = menu_for(line)
-    return twiml(_main_menu_xml(menu, line, _language(menu, line), greet=False))
+    lang = _language(menu, line)
+    now = utcnow()
+    if not line.is_open(now):
+        return twiml(ivr.closed_menu(menu, line, lang, public_url, now))
+    return twiml(_main_menu_xml(menu, line, lang, greet=False))
 
 
 def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
@@ -147,31 +155,39 @@ def category() -> Response:
     return _answer_choice(ivr.route_category)
 
 
+@bp.post("/closed")
+@twilio_signed
+def closed() -> Response:
+    return _answer_choice(partial(ivr.route_closed, now=utcnow()))
+
+
+@bp.post("/follow-up-help")
+@twilio_signed
+def follow_up_help() -> Response:
+    return _answer_choice(ivr.route_follow_up_help)
+
+
 @bp.post("/follow-up")
 @twilio_signed
 def follow_up() -> Response:
+    """A reference keyed or said: its status, told only to the phone that filed it."""
     line, voice_menu, lang = _where()
-    attempt = _attempt()
-    typed = _keys() or re.sub(r"\D", "", _speech())
+    is_open = line.is_open(utcnow())
+    speech = _speech()
+    typed = _keys() or re.sub(r"\D", "", speech)
     if not typed:
-        return twiml(
-            ivr.follow_up_retry(voice_menu, line, lang, attempt, "no_input", public_url)
-        )
+        return _follow_up_retry(line, voice_menu, lang, is_open, _notice_for(speech))
     try:
         reference = parse_reference(typed)
     except InvalidReference:
-        return twiml(
-            ivr.follow_up_retry(
-                voice_menu, line, lang, attempt, "reference_invalid", public_url
-            )
-        )
+        return _follow_up_retry(line, voice_menu, lang, is_open, "reference_invalid")
     ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
-    if ticket is None:
-        return twiml(
-            ivr.follow_up_retry(
-                voice_menu, line, lang, attempt, "reference_unknown", public_url
-            )
-        )
+    call = None
+    if ticket is not None and form_text("CallSid", 64):
+        call = call_for(request.form, line.number, _region())
+    if ticket is None or call is None or not _filed_by(ticket, call):
+        # Another phone hears what an unknown reference gets: no enumeration.
+        return _follow_up_retry(line, voice_menu, lang, is_open, "reference_unknown")
     # The date read out is the last change before this call, not the call itself.
     answer = ivr.status_report(
         voice_menu,
@@ -182,10 +198,33 @@ def follow_up() -> Response:
         ticket.updated_at,
         public_url,
     )
-    if form_text("CallSid", 64):
-        link_call(ticket, call_for(request.form, line.number, _region()), "follow_up")
+    link_call(ticket, call, "follow_up")
+    if call.intent == "callback" and not is_open:
+        # Out of hours the call was a callback until now; the caller has their
+        # answer, so hanging up after it files nothing.
+        call.intent = None
     db.session.commit()
     return twiml(answer)
+
+
+def _notice_for(speech: str) -> str:
+    return "not_understood" if speech else "no_input"
+
+
+def _filed_by(ticket: Ticket, call: Call) -> bool:
+    return call.caller is not None and ticket.caller_id == call.caller.id
+
+
+def _follow_up_retry(
+    line: Line, voice_menu: Menu, lang: str, is_open: bool, notice: str
+) -> Response:
+    step = ivr.follow_up_retry(
+        voice_menu, lang, _attempt(), notice, public_url, agents=is_open
+    )
+    if step.intent and form_text("CallSid", 64):
+        note_intent(call_for(request.form, line.number, _region()), step.intent)
+    db.session.commit()
+    return twiml(step.twiml)
 
 
 def _category_key(line: Line, voice_menu: Menu) -> str | None:

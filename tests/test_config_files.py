@@ -127,6 +127,29 @@ def test_menu_missing_a_prompt_is_refused(tmp_path):
         load_menu(write(tmp_path, text), "broken")
 
 
+@pytest.mark.parametrize(
+    ("wrong", "words"),
+    [
+        ("{heures}", "'opening_hours' uses {heures}, which is not one of its"),
+        ("{hours", "'opening_hours' has a stray brace"),
+        ("{}", "'opening_hours' uses {}"),
+    ],
+)
+def test_menu_prompt_with_a_wrong_placeholder_is_refused(tmp_path, wrong, words):
+    # Caught at start-up, not by a caller out of hours.
+    right = 'opening_hours: "Nous vous répondons {hours}."'
+    text = (MENUS / "default.yaml").read_text()
+    assert right in text
+    path = write(tmp_path, text.replace(right, right.replace("{hours}", wrong)))
+    with pytest.raises(ConfigFileError) as caught:
+        load_menu(path, "broken")
+    line = next(
+        number for number, row in enumerate(text.splitlines(), start=1) if right in row
+    )
+    assert str(caught.value).startswith(f"{path}:{line}:")
+    assert words in str(caught.value)
+
+
 def test_app_does_not_start_on_a_malformed_lines_file(tmp_path):
     path = write(tmp_path, "lines:\n  - number: '+2290121300000'\n  name: oops\n")
 

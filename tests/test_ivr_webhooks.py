@@ -9,10 +9,11 @@ from werkzeug.datastructures import MultiDict
 from app import create_app
 from app.extensions import db
 from app.models import Call, Caller, Message, Recording, Ticket, TicketEvent
+from app.services.presence import set_status
 from config import TestingConfig
-from tests.conftest import CALLER, LINE, TOKEN, sign
+from tests.conftest import CALLER, HOTLINE, LINE, TOKEN, sign
 from tests.factories import make_caller, make_ticket, make_token, make_user, sid
-from tests.twiml import gather, parse, spoken, verbs
+from tests.twiml import gather, parse, says, spoken, verbs
 
 
 def count(model) -> int:
@@ -94,6 +95,8 @@ def file_complaint(call, category: str = "2"):
         "/voice/recording?purpose=complaint",
         "/voice/fallback",
         "/voice/main?lang=fr",
+        "/voice/closed?lang=fr&attempt=1",
+        "/voice/follow-up-help?lang=fr",
     ],
 )
 def test_unsigned_forged_or_misdirected_requests_get_403_and_write_nothing(
@@ -359,8 +362,66 @@ def test_mistyped_reference_is_caught_by_luhn_and_asked_again(call):
     assert "pas valide" in spoken(root)
     assert gather(root).get("action") == "/voice/follow-up?lang=fr&attempt=2"
     root = call.twiml("/voice/follow-up?lang=fr&attempt=3", Digits=typo)
-    assert gather(root).get("action").startswith("/voice/menu")  # back to the menu
+    # Three tries: not back to the menu in silence, but a person or a message.
+    assert gather(root).get("action") == "/voice/follow-up-help?lang=fr"
+    assert "tapez 0" in spoken(root)
     assert ticket.calls == []
+
+
+def test_after_three_wrong_references_0_goes_to_an_agent(call, sms):
+    call.incoming()
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=3", Digits="12345678")
+    root = call.twiml(gather(root).get("action"), Digits="0")
+    # Nobody signed in: the agent path's own "no advisor", then a message.
+    assert "Aucun conseiller" in spoken(root)
+    assert db.session.scalars(select(Call)).one().intent == "agent"
+    call.status("completed", CallDuration="50")  # hangs up before the beep
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.kind == "callback"
+    assert len(sms.sent) == 1
+
+
+def test_after_three_wrong_references_silence_takes_a_message(call):
+    call.incoming()
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=3", Digits="")
+    assert "pas entendu" in spoken(root)
+    root = call.twiml(root.find("Redirect").text)  # silence
+    action, _ = voicemail_paths(root)
+    assert "purpose=callback" in action
+    assert db.session.scalars(select(Call)).one().intent == "callback"
+    root = call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
+    assert db.session.scalars(select(Ticket)).one().kind == "callback"
+
+
+def test_words_without_digits_are_not_understood(call):
+    root = call.twiml(
+        "/voice/follow-up?lang=fr&attempt=1", SpeechResult="je ne sais plus"
+    )
+    assert spoken(root).startswith("Désolé, je n'ai pas compris.")
+    assert gather(root).get("action") == "/voice/follow-up?lang=fr&attempt=2"
+
+
+def test_status_is_told_only_to_the_phone_that_filed_it(twilio_post):
+    ticket = make_ticket(make_caller("+2290196000000"), line=LINE)
+    stranger = Call_(twilio_post)  # CALLER, not the ticket's phone
+    stranger.incoming()
+    heard = spoken(
+        stranger.twiml("/voice/follow-up?lang=fr&attempt=1", Digits=ticket.reference)
+    )
+    unknown = spoken(
+        stranger.twiml("/voice/follow-up?lang=fr&attempt=1", Digits="12345674")
+    )
+    assert heard == unknown  # the same answer as a reference that does not exist
+    assert "aucun dossier" in heard
+    assert "enregistré" not in heard
+    db.session.refresh(ticket)
+    assert ticket.calls == []
+    withheld = Call_(twilio_post, from_="anonymous")
+    root = withheld.twiml("/voice/follow-up?lang=fr&attempt=1", Digits=ticket.reference)
+    assert "aucun dossier" in spoken(root)
+    owner = Call_(twilio_post, from_="+2290196000000")
+    root = owner.twiml("/voice/follow-up?lang=fr&attempt=1", Digits=ticket.reference)
+    assert "est enregistré" in spoken(root)
 
 
 def test_unknown_but_valid_reference(call):
@@ -563,25 +624,77 @@ def hotline_hours(monkeypatch):
     return at
 
 
-def test_out_of_hours_caller_hears_so_and_leaves_a_message(
-    twilio_post, hotline_hours, sms
+SUNDAY_NIGHT = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("choice", ["1", None])
+def test_out_of_hours_caller_hears_the_hours_and_leaves_a_message(
+    twilio_post, hotline_hours, sms, choice
 ):
-    hotline_hours(datetime(2026, 11, 22, 21, 0, tzinfo=UTC))  # a Sunday night
-    call = Call_(twilio_post, to="+2290121300001")
+    hotline_hours(SUNDAY_NIGHT)
+    call = Call_(twilio_post, to=HOTLINE)
     root = call.incoming()
     assert "fermé" in spoken(root)
-    assert root.find("Gather") is None
+    assert "du lundi au vendredi de 8 heures à 17 heures 30" in spoken(root)
+    assert ("en-GB", "Polly.Amy-Neural", "For English, press 9.") in says(root)
+    g = gather(root)
+    assert g.get("action") == "/voice/closed?lang=fr&attempt=1"
+    if choice:
+        root = call.twiml(g.get("action"), Digits=choice)
+    else:  # silence: the <Redirect> after the <Gather>, and still a message
+        root = call.twiml(root.find("Redirect").text)
     action, _ = voicemail_paths(root)
     call.twiml(action, RecordingSid=sid("RE"), RecordingUrl="https://x")
     ticket = db.session.scalars(select(Ticket)).one()
-    assert (ticket.kind, ticket.line) == ("callback", "+2290121300001")
+    assert (ticket.kind, ticket.line) == ("callback", HOTLINE)
     assert len(sms.sent) == 1
+
+
+def test_out_of_hours_caller_follows_a_request_by_reference(
+    twilio_post, hotline_hours, sms
+):
+    hotline_hours(SUNDAY_NIGHT)
+    ticket = make_ticket(make_caller(), status="in_progress", line=HOTLINE)
+    call = Call_(twilio_post, to=HOTLINE)
+    root = call.incoming()
+    root = call.twiml(gather(root).get("action"), Digits="2")
+    root = call.twiml(gather(root).get("action"), Digits=ticket.reference)
+    assert "en cours de traitement" in spoken(root)
+    # Back to the closed menu, not to the daytime menu with its advisors.
+    root = call.twiml(root.find("Redirect").text)
+    assert gather(root).get("action") == "/voice/closed?lang=fr&attempt=1"
+    call.status("completed", CallDuration="70")
+    # The caller had their answer: hanging up now files no callback.
+    assert count(Ticket) == 1
+    assert sms.sent == []
+
+
+def test_out_of_hours_three_wrong_references_take_a_message(twilio_post, hotline_hours):
+    hotline_hours(SUNDAY_NIGHT)
+    call = Call_(twilio_post, to=HOTLINE)
+    call.incoming()
+    root = call.twiml("/voice/follow-up?lang=fr&attempt=3", Digits="12345678")
+    assert "conseiller" not in spoken(root)  # nobody to offer at night
+    assert root.find("Record") is not None
+    call.status("completed", CallDuration="40")  # and hangs up before the beep
+    assert db.session.scalars(select(Ticket)).one().kind == "callback"
+
+
+def test_out_of_hours_hang_up_in_the_closed_menu_is_a_callback(
+    twilio_post, hotline_hours
+):
+    hotline_hours(SUNDAY_NIGHT)
+    call = Call_(twilio_post, to=HOTLINE)
+    root = call.incoming()
+    call.twiml(gather(root).get("action"), Digits="7")  # a wrong key, then gone
+    call.status("completed", CallDuration="12")
+    assert db.session.scalars(select(Ticket)).one().kind == "callback"
 
 
 def test_out_of_hours_hang_up_before_the_beep_is_a_callback(twilio_post, hotline_hours):
     hotline_hours(datetime(2026, 12, 25, 10, 0, tzinfo=UTC))  # Christmas, a holiday
     call = Call_(twilio_post, to="+2290121300001")
-    call.incoming()
+    assert "jour férié" in spoken(call.incoming())
     call.status("completed", CallDuration="5")
     assert db.session.scalars(select(Ticket)).one().kind == "callback"
 
@@ -614,3 +727,38 @@ def test_callbacks_during_a_database_outage_are_spooled_then_replayed(
     assert ticket.kind == "callback"
     assert db.session.scalars(select(Recording)).one().ticket_id == ticket.id
     assert list((tmp_path / "spool").glob("*.json")) == []
+
+
+# --- the queue: press 1 to leave a message, then hang up ------------------------------
+
+
+def test_press_1_in_the_queue_then_hang_up_before_the_beep_is_a_callback(call, sms):
+    """Every webhook Twilio sends on this path, in the order it sends them."""
+    agent = make_user()
+    set_status(agent, "busy", call_sid=sid("CA"))  # everyone is on a call
+    db.session.commit()
+    call.incoming()
+    root = call.twiml("/voice/menu?lang=fr&attempt=1", Digits="0")
+    enqueue = root.find("Enqueue")
+    call.status("in-progress", SequenceNumber="1")
+    wait = call.twiml(
+        enqueue.get("waitUrl"), QueuePosition="1", QueueTime="12", QueueSid=sid("QU")
+    )
+    assert "tapez 1" in spoken(wait)
+    left = call.twiml(gather(wait).get("action"), Digits="1")
+    assert verbs(left) == ["Leave"]
+    assert db.session.scalars(select(Call)).one().intent == "callback"
+    root = call.twiml(
+        enqueue.get("action"), QueueResult="leave", QueueTime="20", QueueSid=sid("QU")
+    )
+    assert root.find("Record") is not None
+    assert count(Ticket) == 0  # not yet: the caller may still leave the message
+    # The caller hangs up during the notice: no <Record> action, no recording
+    # callback; only the call's final status.
+    call.status("completed", CallDuration="64", SequenceNumber="2")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.kind == "callback"
+    assert "hung up" in ticket.description
+    assert [m["to"] for m in sms.sent] == [CALLER]
+    call.status("completed", CallDuration="64", SequenceNumber="2")  # again
+    assert count(Ticket) == 1

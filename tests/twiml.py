@@ -21,3 +21,11 @@ def gather(root: ET.Element) -> ET.Element:
     found = root.find("Gather")
     assert found is not None, verbs(root)
     return found
+
+
+def says(root: ET.Element) -> list[tuple[str, str, str]]:
+    """Each <Say> as (language, voice, text), in the order the caller hears them."""
+    return [
+        (say.get("language", ""), say.get("voice", ""), " ".join(say.text.split()))
+        for say in root.iter("Say")
+    ]
