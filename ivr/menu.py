@@ -224,19 +224,18 @@ def queue_wait(
     menu: Menu, lang: str, url: UrlFor, position: int | None, pause: int = 5
 ) -> VoiceResponse:
     """What a waiting caller hears, again and again: now and then the position
-    and a way out, else a short silence before Twilio asks again."""
+    and the way out, else a short silence; a key is heard at any moment."""
     response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        action=url("ivr.queue_choice", lang=lang),
+        method="POST",
+        timeout=pause,
+    )
     if position:
-        gather = response.gather(
-            input="dtmf",
-            num_digits=1,
-            action=url("ivr.queue_choice", lang=lang),
-            method="POST",
-            timeout=1,
-        )
         _say(gather, menu, lang, menu.say(lang, "queue_position", position=position))
         _say(gather, menu, lang, menu.say(lang, "queue_options"))
-    response.pause(length=pause)
     return response
 
 

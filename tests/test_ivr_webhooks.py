@@ -742,7 +742,7 @@ def test_press_1_in_the_queue_then_hang_up_before_the_beep_is_a_callback(call, s
     enqueue = root.find("Enqueue")
     call.status("in-progress", SequenceNumber="1")
     wait = call.twiml(
-        enqueue.get("waitUrl"), QueuePosition="1", QueueTime="12", QueueSid=sid("QU")
+        enqueue.get("waitUrl"), QueuePosition="1", QueueTime="0", QueueSid=sid("QU")
     )
     assert "tapez 1" in spoken(wait)
     left = call.twiml(gather(wait).get("action"), Digits="1")
