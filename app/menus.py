@@ -39,6 +39,8 @@ PROMPTS: dict[str, frozenset[str]] = {
     "reference_invalid": frozenset(),
     "reference_unknown": frozenset(),
     "status_report": frozenset({"reference", "status", "date"}),
+    # Option 3: the line's own hours when it has some, else the centre's.
+    "centre_hours": frozenset(),
     "information": frozenset(),
     "closed": frozenset(),
     "holiday": frozenset(),

@@ -147,6 +147,11 @@ def route_main(
         return Step(follow_up_prompt(menu, lang, url))
     if action == "information":
         response = VoiceResponse()
+        hours = spoken_hours(line.hours, lang) if line.hours is not None else ""
+        if hours:
+            _say(response, menu, lang, menu.say(lang, "opening_hours", hours=hours))
+        else:
+            _say(response, menu, lang, menu.say(lang, "centre_hours"))
         _say(response, menu, lang, menu.say(lang, "information"))
         response.redirect(url("ivr.main", lang=lang), method="POST")
         return Step(response)

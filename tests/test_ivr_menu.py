@@ -93,9 +93,17 @@ def test_option_2_asks_for_the_reference_ended_by_hash():
 
 def test_option_3_gives_information_then_back_to_the_menu():
     _, root = route("3")
-    assert verbs(root) == ["Say", "Redirect"]
-    assert "lundi au vendredi" in spoken(root)
+    assert verbs(root) == ["Say", "Say", "Redirect"]
+    assert "lundi au vendredi de 7 heures 30" in spoken(root)  # the centre's
+    assert "formulaire" in spoken(root)
     assert root.find("Redirect").text == "/ivr.main?lang=fr"
+
+
+def test_option_3_on_a_line_with_hours_says_that_lines_hours():
+    step = ivr.route_main(MENU, HOTLINE, "fr", 1, "3", "", url)
+    said = spoken(parse(str(step.twiml)))
+    assert HOTLINE_HOURS in said
+    assert "19 heures" not in said
 
 
 def test_option_0_asks_the_view_for_an_agent():
