@@ -130,10 +130,21 @@ def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
     """Route a key press or spoken word, remembering what the caller asked for.
 
     The intent is written down so that a hang-up still ends in a ticket; menu
-    steps that set none touch no database at all.
+    steps that set none touch no database at all, and a key's answer that is
+    the same for every caller (the category menu, the information) is rendered
+    once per line, language and attempt.
     """
     line, voice_menu, lang = _where()
-    step = route(voice_menu, line, lang, _attempt(), _keys(), _speech(), public_url)
+    attempt, keys, speech = _attempt(), _keys(), _speech()
+    cache = current_app.extensions.setdefault("ivr.key_steps", {})
+    key = (route.__name__, line.number, lang, attempt, keys, request.script_root)
+    cacheable = len(keys) == 1 and not speech
+    if cacheable and key in cache:
+        return twiml(cache[key])
+    step = route(voice_menu, line, lang, attempt, keys, speech, public_url)
+    if cacheable and step.intent is None and not step.wants_agent:
+        cache[key] = str(step.twiml)
+        return twiml(cache[key])
     call = None
     if step.intent and form_text("CallSid", 64):
         call = call_for(request.form, line.number, _region())
