@@ -524,7 +524,8 @@ def machine_busy() -> float:
 @dataclass(frozen=True)
 class Meter:
     server: float
-    workers: float
+    workers: float  # the RQ workers, their forked work horses included
+    horses: float  # the work horses alone
     database: float
     client: float
     machine: float
@@ -534,6 +535,9 @@ class Meter:
         return cls(
             server=server.cpu_seconds(),
             workers=sum(process_cpu(pid, children=True) for pid in workers),
+            horses=sum(
+                process_cpu(pid, children=True) - process_cpu(pid) for pid in workers
+            ),
             database=sum(process_cpu(int(pid)) for pid in postgres_pids()),
             client=time.process_time(),
             machine=machine_busy(),
@@ -558,7 +562,7 @@ class Burst:
     acks: int = 0
     stored_seconds: float | None = None  # burst end -> last recording stored
     stored: int = 0
-    jobs_cpu: float = 0.0  # the RQ workers' CPU after the burst, on its jobs
+    jobs_cpu: Meter | None = None  # after the burst, until its jobs were done
 
     def summary(self) -> dict:
         tally, requests = self.tally, max(self.tally.requests, 1)
@@ -585,7 +589,16 @@ class Burst:
             "server_cpu_ms_per_webhook": round(self.cpu.server * 1000 / requests, 2),
             "server_cpu_ms_per_call": round(self.cpu.server * 1000 / calls, 1),
             "rq_cpu_ms_per_call": round(
-                (self.cpu.workers + self.jobs_cpu) * 1000 / calls, 1
+                (self.cpu.workers + (self.jobs_cpu.workers if self.jobs_cpu else 0))
+                * 1000
+                / calls,
+                1,
+            ),
+            "rq_work_horses_cpu_ms_per_call": round(
+                (self.cpu.horses + (self.jobs_cpu.horses if self.jobs_cpu else 0))
+                * 1000
+                / calls,
+                1,
             ),
             "postgres_cpu_ms_per_call": round(self.cpu.database * 1000 / calls, 1),
             "client_cpu_ms_per_call": round(self.cpu.client * 1000 / calls, 1),
@@ -717,7 +730,8 @@ def print_burst(summary: dict, callers: int) -> dict[str, bool]:
     print(
         f"CPU: gunicorn {summary['server_cpu_ms_per_webhook']} ms/webhook, "
         f"{summary['server_cpu_ms_per_call']} ms/call; RQ workers "
-        f"{summary['rq_cpu_ms_per_call']} ms/call; PostgreSQL (shared server) "
+        f"{summary['rq_cpu_ms_per_call']} ms/call (forked work horses "
+        f"{summary['rq_work_horses_cpu_ms_per_call']}); PostgreSQL (shared server) "
         f"{summary['postgres_cpu_ms_per_call']} ms/call; this client "
         f"{summary['client_cpu_ms_per_call']} ms/call; other processes "
         f"{summary['other_processes_cpu_s']} s"
@@ -855,7 +869,7 @@ def load_run(args: argparse.Namespace) -> int:
         )
         burst.ack_seconds, burst.stored_seconds = late, stored_late
         # The workers' CPU until the last job of this burst is done.
-        burst.jobs_cpu = (Meter.read(app, workers) - jobs_before).workers
+        burst.jobs_cpu = Meter.read(app, workers) - jobs_before
         summaries.append(burst.summary())
         targets |= print_burst(summaries[-1], args.callers)
 
@@ -874,7 +888,7 @@ def load_run(args: argparse.Namespace) -> int:
             _, burst.acks, burst.stored_seconds, burst.stored = wait_for_jobs(
                 tally, twilio, database_url, stored_before, args.ack_timeout
             )
-            burst.jobs_cpu = (Meter.read(app, workers) - jobs_before).workers
+            burst.jobs_cpu = Meter.read(app, workers) - jobs_before
             summaries.append(burst.summary())
             print(f"({args.agents} agents for {args.agent_callers} callers)")
             targets |= print_burst(summaries[-1], args.agent_callers)
@@ -948,6 +962,7 @@ class StepCost:
     """Counted while one step's request runs in this process."""
 
     wall: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
     statements: int = 0
     sql_seconds: float = 0.0
     commits: int = 0
@@ -1226,8 +1241,9 @@ def profile_run(args: argparse.Namespace) -> int:
         with instrumented(app, probe):
             for step, send in calls(args.profile_calls, 0):
                 probe.current = costs[step]
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.thread_time()
                 send()
+                costs[step].cpu_seconds += time.thread_time() - cpu
                 costs[step].wall.append(time.perf_counter() - start)
                 probe.current = None
 
@@ -1237,7 +1253,7 @@ def profile_run(args: argparse.Namespace) -> int:
             if step not in WRITE_STEPS:
                 send()
                 continue
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.thread_time)  # CPU, not waits
             profile.enable()
             send()
             profile.disable()
@@ -1266,7 +1282,7 @@ def profile_run(args: argparse.Namespace) -> int:
         " RQ jobs queued on a private Redis, no worker); per request, mean:"
     )
     print(
-        f"{'step':<19}{'wall ms':>8}{'SQL':>5}{'SQL ms':>8}{'commit':>7}"
+        f"{'step':<19}{'wall ms':>8}{'cpu ms':>7}{'SQL':>5}{'SQL ms':>8}{'commit':>7}"
         f"{'savept':>7}{'redis':>6}{'redis ms':>9}{'sig ms':>7}{'TwiML ms':>9}"
         f"{'pool ms':>8}"
     )
@@ -1275,6 +1291,7 @@ def profile_run(args: argparse.Namespace) -> int:
         calls_n = max(len(cost.wall), 1)
         row = {
             "wall_ms": 1000 * sum(cost.wall) / calls_n,
+            "cpu_ms": 1000 * cost.cpu_seconds / calls_n,
             "statements": cost.statements / calls_n,
             "sql_ms": 1000 * cost.sql_seconds / calls_n,
             "commits": cost.commits / calls_n,
@@ -1287,12 +1304,20 @@ def profile_run(args: argparse.Namespace) -> int:
         }
         table[step] = {key: round(value, 3) for key, value in row.items()}
         print(
-            f"{step:<19}{row['wall_ms']:>8.2f}{row['statements']:>5.1f}"
+            f"{step:<19}{row['wall_ms']:>8.2f}{row['cpu_ms']:>7.2f}"
+            f"{row['statements']:>5.1f}"
             f"{row['sql_ms']:>8.2f}{row['commits']:>7.1f}{row['savepoints']:>7.1f}"
             f"{row['redis_round_trips']:>6.1f}{row['redis_ms']:>9.2f}"
             f"{row['signature_ms']:>7.2f}{row['twiml_ms']:>9.2f}"
             f"{row['pool_checkout_ms']:>8.3f}"
         )
+    print(
+        "cpu: this thread's CPU; SQL: statements (SAVEPOINT and RELEASE included),"
+        " SQL ms: inside cursor.execute; commit, savept: COMMITs, SAVEPOINTs; redis:"
+        " round trips (writes of a command or pipeline), redis ms: waiting for the"
+        " replies; sig: signature_is_valid(); TwiML: TwiML.to_xml(); pool: the"
+        " pool's checkout (one thread here: never a wait)"
+    )
     for step in WRITE_STEPS:
         print(f"\n-- {step}: the SQL of one request --")
         for statement in costs[step].sql:
@@ -1303,8 +1328,8 @@ def profile_run(args: argparse.Namespace) -> int:
         if step not in stats:
             continue
         for order, restriction, what in (
-            ("tottime", (), "functions by own time"),
-            ("cumulative", (APP_CODE,), "of the app's functions by cumulative time"),
+            ("tottime", (), "functions by own CPU time"),
+            ("cumulative", (APP_CODE,), "of the app's functions by cumulative CPU"),
         ):
             out = io.StringIO()
             stats[step].stream = out
