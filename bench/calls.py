@@ -118,6 +118,20 @@ REQUEST_TIMEOUT = 30.0
 TARGET_P99_S = 1.0
 TARGET_CPU_MS = 3.0
 TARGET_ACK_S = 60.0
+# The experiment beside the app's worker: no fork per job, one app context.
+SIMPLE_WORKER = """
+from redis import Redis
+from rq import SimpleWorker
+from wsgi import app
+with app.app_context():
+    queues = list(app.config["RQ_QUEUES"])
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    SimpleWorker(queues, connection=connection).work(with_scheduler=True)
+"""
+WORKER_COMMANDS = {
+    "flask": [str(BIN / "flask"), "--app", "wsgi", "worker"],
+    "simple": [str(BIN / "python"), "-c", SIMPLE_WORKER],
+}
 QUEUE_POLLS = 6  # a caller hangs up after this many hold-music loops
 HEARTBEAT_SECONDS = 20  # the softphone page's beat (presence expires after 60 s)
 
@@ -813,7 +827,7 @@ def load_run(args: argparse.Namespace) -> int:
         workers = [
             stack.enter_context(
                 started(
-                    [str(BIN / "flask"), "--app", "wsgi", "worker"],
+                    WORKER_COMMANDS[args.rq_worker],
                     tmp / f"worker-{i}.log",
                     env,
                 )
@@ -823,7 +837,8 @@ def load_run(args: argparse.Namespace) -> int:
         print(
             f"{args.callers} callers, {args.think_min:g}-{args.think_max:g} s between"
             f" steps (seed {args.seed}), ramp {args.ramp:g} s; gunicorn"
-            f" {' '.join(gunicorn_args)} (app and bare), {args.rq_workers} RQ workers,"
+            f" {' '.join(gunicorn_args)} (app and bare), {args.rq_workers} RQ workers"
+            f" ({args.rq_worker}),"
             f" PostgreSQL + private Redis; {os.cpu_count()} CPUs, load average"
             f" {os.getloadavg()[0]:.2f}",
             flush=True,
@@ -1379,6 +1394,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn -w")
     parser.add_argument("--threads", type=int, default=32, help="gunicorn --threads")
     parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument(
+        "--rq-worker",
+        choices=sorted(WORKER_COMMANDS),
+        default="flask",
+        help="flask: `flask --app wsgi worker` (a forked work horse per job);"
+        " simple: the same queues in one process, rq's SimpleWorker (experiment)",
+    )
     parser.add_argument(
         "--ack-timeout",
         type=float,
