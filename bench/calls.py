@@ -68,6 +68,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
@@ -76,7 +77,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def media_server() -> Iterator[media_standin.MediaStandIn]:
     server = ThreadingHTTPServer((HOST, 0), media_standin._handler(standin))
     server.daemon_threads = True
     standin.url = f"http://{HOST}:{server.server_address[1]}"
-    thread = Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield standin
@@ -993,6 +993,7 @@ class StepCost:
     signature_seconds: float = 0.0
     twiml_seconds: float = 0.0
     pool_wait_seconds: float = 0.0
+    pool_wait_max: float = 0.0
     sql: list[str] = field(default_factory=list)  # of the first request
 
 
@@ -1000,11 +1001,23 @@ class Probe:
     """SQLAlchemy events and timed wrappers that count into the current step."""
 
     def __init__(self) -> None:
-        self.current: StepCost | None = None
+        self._local = threading.local()  # each thread plays its own call
+        self._lock = threading.Lock()
+        self.peak_checked_out = 0  # connections out of the pool at once
+
+    @property
+    def current(self) -> StepCost | None:
+        return getattr(self._local, "current", None)
+
+    @current.setter
+    def current(self, cost: StepCost | None) -> None:
+        self._local.current = cost
 
     def add(self, name: str, amount: float = 1) -> None:
-        if self.current is not None:
-            setattr(self.current, name, getattr(self.current, name) + amount)
+        cost = self.current
+        if cost is not None:
+            with self._lock:
+                setattr(cost, name, getattr(cost, name) + amount)
 
     def timed(self, name: str, func: Callable) -> Callable:
         def wrapper(*args, **kwargs):
@@ -1083,7 +1096,24 @@ def instrumented(flask_app, probe: Probe) -> Iterator[None]:
     webhooks.signature_is_valid = probe.timed("signature_seconds", check)
     undo.append(lambda: setattr(webhooks, "signature_is_valid", check))
     checkout = engine.pool._do_get
-    engine.pool._do_get = probe.timed("pool_wait_seconds", checkout)
+
+    def timed_checkout():
+        start = time.perf_counter()
+        try:
+            return checkout()
+        finally:
+            waited = time.perf_counter() - start
+            probe.add("pool_wait_seconds", waited)
+            cost = probe.current
+            if cost is not None and waited > cost.pool_wait_max:
+                cost.pool_wait_max = waited
+
+    def checked_out(*_):
+        probe.peak_checked_out = max(probe.peak_checked_out, engine.pool.checkedout())
+
+    engine.pool._do_get = timed_checkout
+    event.listen(engine, "checkout", checked_out)
+    undo.append(lambda: event.remove(engine, "checkout", checked_out))
     undo.append(lambda: delattr(engine.pool, "_do_get"))
     try:
         yield
@@ -1247,10 +1277,12 @@ def profile_run(args: argparse.Namespace) -> int:
         client = app.test_client()
         stack.callback(dispose, app)
 
-        def calls(count: int, offset: int) -> Iterator[tuple[str, Callable]]:
+        def calls(
+            count: int, offset: int, test_client=client
+        ) -> Iterator[tuple[str, Callable]]:
             for index in range(count):
                 caller = InProcessCaller(
-                    client, media, audio, f"+2290197{offset + index:06d}"
+                    test_client, media, audio, f"+2290197{offset + index:06d}"
                 )
                 yield from caller.steps()
 
@@ -1267,6 +1299,34 @@ def profile_run(args: argparse.Namespace) -> int:
                 costs[step].cpu_seconds += time.thread_time() - cpu
                 costs[step].wall.append(time.perf_counter() - start)
                 probe.current = None
+
+        # As one gthread worker: its threads, one app, one pool, calls at once.
+        threaded = {step: StepCost() for step in costs}
+        threads_n = args.profile_threads
+        per_thread = max(1, round(args.profile_calls / threads_n))
+        with instrumented(app, probe):
+
+            def play(index: int) -> None:
+                own = app.test_client()
+                for step, send in calls(per_thread, 300000 + 1000 * index, own):
+                    probe.current = threaded[step]
+                    start = time.perf_counter()
+                    send()
+                    with probe._lock:
+                        threaded[step].wall.append(time.perf_counter() - start)
+                    probe.current = None
+
+            players = [
+                threading.Thread(target=play, args=(i,)) for i in range(threads_n)
+            ]
+            for player in players:
+                player.start()
+            for player in players:
+                player.join()
+        with app.app_context():
+            from app.extensions import db
+
+            pool_status = db.engine.pool.status()
 
         stats: dict[str, pstats.Stats] = {}
         sessions: dict[str, Session | None] = dict.fromkeys(WRITE_STEPS)
@@ -1331,6 +1391,24 @@ def profile_run(args: argparse.Namespace) -> int:
             f"{row['redis_round_trips']:>6.1f}{row['redis_ms']:>9.2f}"
             f"{row['signature_ms']:>7.2f}{row['twiml_ms']:>9.2f}"
             f"{row['pool_checkout_ms']:>8.3f}"
+        )
+    print(
+        f"\n{threads_n} threads x {per_thread} call(s) at once in one process, as one"
+        f" gthread worker's threads (one app, one pool: {pool_status}); peak"
+        f" connections out of the pool: {probe.peak_checked_out}"
+    )
+    print(f"{'step':<19}{'wall p50':>9}{'wall max':>9}{'pool mean':>10}{'pool max':>9}")
+    for step, cost in threaded.items():
+        waits = sorted(cost.wall)
+        table[step]["threaded_pool_wait_mean_ms"] = round(
+            1000 * cost.pool_wait_seconds / max(len(waits), 1), 3
+        )
+        table[step]["threaded_pool_wait_max_ms"] = round(1000 * cost.pool_wait_max, 3)
+        print(
+            f"{step:<19}{1000 * percentile(waits, 0.5):>9.1f}"
+            f"{1000 * waits[-1]:>9.1f}"
+            f"{table[step]['threaded_pool_wait_mean_ms']:>10.2f}"
+            f"{table[step]['threaded_pool_wait_max_ms']:>9.2f}"
         )
     print(
         "cpu: this thread's CPU; SQL: statements (SAVEPOINT and RELEASE included),"
@@ -1411,6 +1489,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-calls", type=int, default=20)
     parser.add_argument("--profile-top", type=int, default=15)
+    parser.add_argument(
+        "--profile-threads",
+        type=int,
+        default=32,
+        help="then this many threads at once, as one gthread worker (pool waits)",
+    )
     args = parser.parse_args(argv)
     if args.agent_callers is None:
         args.agent_callers = max(1, args.callers // 5)
