@@ -1415,7 +1415,7 @@ def profile_run(args: argparse.Namespace) -> int:
         " SQL ms: inside cursor.execute; commit, savept: COMMITs, SAVEPOINTs; redis:"
         " round trips (writes of a command or pipeline), redis ms: waiting for the"
         " replies; sig: signature_is_valid(); TwiML: TwiML.to_xml(); pool: the"
-        " pool's checkout (one thread here: never a wait)"
+        " pool's checkout, opening a new connection included"
     )
     for step in WRITE_STEPS:
         print(f"\n-- {step}: the SQL of one request --")
