@@ -82,7 +82,13 @@ def test_five_callers_play_complaint_and_agent_calls_to_the_end(tmp_path):
 
 def test_profile_counts_what_each_step_costs(tmp_path):
     output = tmp_path / "profile.json"
-    printed = run_bench(output, "--profile", "--profile-calls=2", f"--output={output}")
+    printed = run_bench(
+        output,
+        "--profile",
+        "--profile-calls=2",
+        "--profile-threads=4",
+        f"--output={output}",
+    )
     steps = json.loads(output.read_text())["steps"]
     assert set(steps) == COMPLAINT_STEPS
     assert steps["/voice/voicemail"]["statements"] > 0
@@ -90,3 +96,4 @@ def test_profile_counts_what_each_step_costs(tmp_path):
     assert steps["/voice/voicemail"]["redis_round_trips"] > 0
     assert "/voice/voicemail: the SQL of one request" in printed
     assert "pyinstrument" in printed
+    assert steps["/voice/incoming"]["threaded_pool_wait_max_ms"] >= 0
