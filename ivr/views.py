@@ -137,8 +137,10 @@ def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
     line, voice_menu, lang = _where()
     attempt, keys, speech = _attempt(), _keys(), _speech()
     cache = current_app.extensions.setdefault("ivr.key_steps", {})
-    key = (route.__name__, line.number, lang, attempt, keys, request.script_root)
-    cacheable = len(keys) == 1 and not speech
+    # A partial (the closed menu, which depends on the day) is never cached.
+    name = getattr(route, "__name__", None)
+    key = (name, line.number, lang, attempt, keys, request.script_root)
+    cacheable = name is not None and len(keys) == 1 and not speech
     if cacheable and key in cache:
         return twiml(cache[key])
     step = route(voice_menu, line, lang, attempt, keys, speech, public_url)
