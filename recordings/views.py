@@ -69,8 +69,14 @@ def callback() -> tuple[str, int]:
     recording = recording_for(
         request.form, call, "voicemail" if purpose in PURPOSES else "call"
     )
-    ticket = db.session.scalar(select(Ticket).filter_by(origin_call_id=call.id))
-    if ticket is None and purpose in PURPOSES:
+    fetch = recording.status == "completed" and recording.media_status is None
+    if fetch:
+        recording.media_status = "pending"  # a repeated callback fetches nothing more
+    # The voicemail action usually attached it already: no ticket to load then.
+    ticket = None
+    if recording.ticket_id is None or recording.status == "absent":
+        ticket = db.session.scalar(select(Ticket).filter_by(origin_call_id=call.id))
+    if ticket is None and recording.ticket_id is None and purpose in PURPOSES:
         # The voicemail action never came (hang-up, fault): file the ticket here.
         menu = menu_for(line)
         category = request.args.get("category")
@@ -83,12 +89,10 @@ def callback() -> tuple[str, int]:
         attach(recording, ticket)
         if recording.status == "absent":
             note_absent(recording, ticket)
-    fetch = recording.status == "completed" and recording.media_status is None
-    if fetch:
-        recording.media_status = "pending"  # a repeated callback fetches nothing more
+    recording_id = recording.id
     commit_and_dispatch()
     if fetch:
-        schedule_fetch(recording.id)
+        schedule_fetch(recording_id)
     return "", 204
 
 
