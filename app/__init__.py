@@ -35,6 +35,13 @@ def _load_config(app: Flask, config: str | type[BaseConfig]) -> None:
     if uri.startswith("postgresql://"):
         uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("postgresql+"):
+        # Threads beyond the pool wait for a connection: size it for the
+        # webhooks (streams hold none), within PostgreSQL's connection limit.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+        options.setdefault("max_overflow", app.config["DATABASE_MAX_OVERFLOW"])
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if uri.startswith("sqlite:///"):
         INSTANCE.mkdir(parents=True, exist_ok=True)
 

@@ -52,6 +52,10 @@ class BaseConfig:
     # Recycle rather than ping: a ping costs a round trip on every request, and
     # the voice webhooks are the hot path.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_recycle": 300}
+    # PostgreSQL connections per web or worker process: pool + overflow. Four
+    # gunicorn processes at the defaults hold at most 80 of PostgreSQL's 100.
+    DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE", "10"))
+    DATABASE_MAX_OVERFLOW = int(_env("DATABASE_MAX_OVERFLOW", "10"))
     REDIS_URL = _env("REDIS_URL")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")

@@ -495,3 +495,8 @@ def test_a_new_number_calling_on_several_lines_at_once_is_one_caller(app):
     calls = db.session.scalars(select(Call)).all()
     assert len(calls) == THREADS
     assert {call.caller_id for call in calls} == {caller.id}
+
+
+def test_the_connection_pool_is_sized_by_the_settings(app):
+    assert db.engine.pool.size() == app.config["DATABASE_POOL_SIZE"] == 10
+    assert db.engine.pool._max_overflow == app.config["DATABASE_MAX_OVERFLOW"]
