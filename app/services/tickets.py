@@ -59,7 +59,15 @@ def ticket_for_call(
         language=language,
         origin_call_id=call.id,
         description=note,
+        calls=[call],
     )
+    # Recorded before the INSERT, so they go with it: no UPDATE of a row just
+    # written, no load of the new ticket's empty collections.
+    ticket.record(
+        "created", "caller", channel="phone", kind=kind, call_sid=call.call_sid
+    )
+    if note:
+        ticket.record("note", "system", text=note)
     try:
         with db.session.begin_nested():
             _insert(ticket)
@@ -68,12 +76,6 @@ def ticket_for_call(
         return db.session.scalars(
             select(Ticket).filter_by(origin_call_id=call.id)
         ).one(), False
-    ticket.calls.append(call)
-    ticket.record(
-        "created", "caller", channel="phone", kind=kind, call_sid=call.call_sid
-    )
-    if note:
-        ticket.record("note", "system", text=note)
     followups.acknowledge(ticket)
     return ticket, True
 
