@@ -80,7 +80,10 @@ class BaseConfig:
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
     LANGUAGES = ("fr", "en")
     # Jobs run through RQ when REDIS_URL is set, in the request's process otherwise.
-    RQ_QUEUES = ("default", "sms")
+    # Workers serve the queues in this order: what callers wait for (their texts)
+    # first, media downloads last. "sms" is notify's old name, still served for
+    # jobs an earlier release left in Redis (quiet hours, retries).
+    RQ_QUEUES = ("notify", "sms", "default", "media")
     JOB_TIMEOUT = 120
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     API_PAGE_LIMIT = 100

@@ -169,6 +169,7 @@ def schedule_fetch(recording_id: int) -> bool:
     return enqueue(
         fetch_recording,
         recording_id,
+        queue="media",
         retry=Retry(max=len(intervals), interval=list(intervals)),
         job_timeout=600,
         on_failure=Callback(fetch_failed),

@@ -91,7 +91,7 @@ def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
     return enqueue(
         send_message,
         message_id,
-        queue="sms",
+        queue="notify",
         at=send_after,
         on_failure=Callback(mark_failed),
     )
