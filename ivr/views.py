@@ -22,7 +22,7 @@ from app.services.calls import (
     note_intent,
     parse_count,
 )
-from app.services.followups import commit_and_dispatch
+from app.services.followups import call_ended, commit_and_dispatch
 from app.services.presence import (
     agent_for_identity,
     available_agents,
@@ -231,6 +231,8 @@ def status() -> Response | tuple[str, int]:
     line = _line()
     call = call_for(request.form, line.number, _region())
     ended = apply_status(call, request.form)
+    if ended:
+        call_ended(call)  # texts held while an agent talked to the caller go now
     if ended and call.intent:
         # The caller hung up before a ticket was filed: no caller is lost.
         purpose = "complaint" if call.intent == "complaint" else "callback"
