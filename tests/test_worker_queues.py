@@ -22,7 +22,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Message
+from app.models import Message, Role
 from config import ROOT
 from tests import test_rq_worker, twilio_standin
 from tests.conftest import CALLER, sign
@@ -182,6 +182,39 @@ def test_an_acknowledgment_goes_before_the_downloads_queued_ahead_of_it(
     assert [first in bodies[0], second in bodies[1]] == [True, True]
     db.session.rollback()
     assert {m.status for m in db.session.scalars(select(Message))} == {"sending"}
+
+
+def test_several_changes_make_one_text_through_rqs_scheduler(
+    app: Flask,
+    twilio_api: TwilioStandIn,
+    tmp_path: Path,
+    database: str,
+    redis_url: str,
+) -> None:
+    app.config["SMS_DEBOUNCE_SECONDS"] = 2
+    make_user("awa@example.org")
+    token = make_token(make_user("chef@example.org", Role.SUPERVISOR))
+    env = env_for(tmp_path, database, redis_url, twilio_api)
+    with flask_process(["worker"], env, tmp_path / "worker.log") as read_log:
+        reference = file_ticket(app, token)
+        wait_for(lambda: len(twilio_api.requests) == 1, "the acknowledgment", read_log)
+        path = f"/api/tickets/{reference}"
+        client = app.test_client()
+        for change in ({"assignee": "awa@example.org"}, {"status": "in_progress"}):
+            response = client.patch(
+                path, json=change, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.get_json()
+        assert queue(redis_url, "notify").scheduled_job_registry.count == 2
+        wait_for(lambda: len(twilio_api.requests) == 2, "the progress text", read_log)
+        time.sleep(3)  # both scheduled jobs have run by now: still one text
+
+        assert queue(redis_url, "notify").scheduled_job_registry.count == 0
+    ack, progress = (form["Body"] for form in twilio_api.requests)
+    assert reference in ack
+    assert progress == (
+        f"Centre d'écoute: votre dossier {reference} est en cours de traitement."
+    )
 
 
 def test_a_job_over_its_time_out_is_stopped_and_the_worker_goes_on(
