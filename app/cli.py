@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from redis import Redis
 from rq import Worker
 from rq.cron import CronScheduler
+from rq.worker_pool import WorkerPool
 from sqlalchemy import delete, select
 
 from app.extensions import db
@@ -19,6 +20,7 @@ from app.models import ApiToken, Role, Service, User
 from app.models.agents import agent_lines
 from app.models.users import hash_token
 from app.phone import to_e164
+from app.queue import AppWorker
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import replay
@@ -86,22 +88,58 @@ def seed_demo() -> None:
         click.echo(f"  {role.value:<11} {email}  /  {DEMO_PASSWORD}")
 
 
+def _queue_names(wanted: str | None) -> list[str]:
+    """The queues to serve, in the app's order of priority whatever order is given."""
+    served = list(current_app.config["RQ_QUEUES"])
+    if not wanted:
+        return served
+    names = {name.strip() for name in wanted.split(",") if name.strip()}
+    unknown = names - set(served)
+    if unknown or not names:
+        raise click.BadParameter(
+            f"choose among {', '.join(served)}", param_hint="--queues"
+        )
+    return [name for name in served if name in names]
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(burst: bool) -> None:
+@click.option(
+    "--queues",
+    default=None,
+    help="Comma-separated queues to serve (default: all; notify first, media last).",
+)
+@click.option(
+    "--pool",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes, each running one job at a time.",
+)
+@click.option("--fork", is_flag=True, help="Fork a work horse for each job (slower).")
+def worker(burst: bool, queues: str | None, pool: int, fork: bool) -> None:
     """Run an RQ worker for the app's queues (needs REDIS_URL)."""
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: jobs already run in-process")
-    # Load once here what every job needs, so each forked work horse starts warm
-    # (twilio's message modules, compiled statements) instead of paying for it.
+    names = _queue_names(queues)
+    # Load once here what every job needs (twilio's message modules), so jobs
+    # start warm instead of paying for it.
     current_app.extensions["twilio"].client.messages  # noqa: B018 - imports modules
     db.engine.dispose()
-    # A work horse must never share the parent's database connections.
+    # A forked process (a pool's worker, a work horse, RQ's scheduler) must never
+    # share the parent's database connections; without fork, jobs share the
+    # worker's pool, one connection at a time, each job in its own session.
     os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
+    worker_class = Worker if fork else AppWorker
     connection = Redis.from_url(url)
-    rq_worker = Worker(list(current_app.config["RQ_QUEUES"]), connection=connection)
-    rq_worker.work(burst=burst, with_scheduler=True)
+    if pool > 1:
+        workers = WorkerPool(
+            names, connection=connection, num_workers=pool, worker_class=worker_class
+        )
+        workers.start(burst=burst)
+        return
+    worker_class(names, connection=connection).work(burst=burst, with_scheduler=True)
 
 
 @click.command("simulate-call")
@@ -216,7 +254,7 @@ def cron(interval: int) -> None:
     if not url:
         raise click.ClickException("REDIS_URL is not set: run `sms flush` instead")
     scheduler = CronScheduler(connection=Redis.from_url(url))
-    scheduler.register(flush_outbox, queue_name="sms", interval=interval)
+    scheduler.register(flush_outbox, queue_name="notify", interval=interval)
     # Feature packages add theirs (recordings: fetches lost while Redis was down).
     for job, queue_name in current_app.extensions.get("periodic_jobs", []):
         scheduler.register(job, queue_name=queue_name, interval=interval)

@@ -113,6 +113,8 @@ def mark_failed(job, connection, error_type, error, traceback) -> None:
     """RQ failure callback: after the last retry the failure goes on the ticket."""
     if job.retries_left:
         return  # RQ will try again
+    # The job's own transaction may have died with it (a time-out mid-query).
+    db.session.rollback()
     message = db.session.get(Message, job.args[0])
     if (
         message is not None

@@ -1,4 +1,4 @@
-"""Phone numbers: normalised once, at the boundary, to E.164."""
+"""Phone numbers: normalised once, at the boundary, to E.164; written for people."""
 
 import re
 
@@ -32,3 +32,23 @@ def to_e164(raw: str | None, region: str = "BJ") -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def as_written(e164: str, region: str | None = None) -> str:
+    """How a person writes the number: "01 21 30 00 00" in its own country.
+
+    Numbers of another country than `region` keep their "+229 ..." prefix; a
+    value that is no number comes back as it was.
+    """
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    home = phonenumbers.region_code_for_number(number)
+    national = region is None or home == region.upper()
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if national
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, style)

@@ -2,12 +2,14 @@
 
 import logging
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
 
+from app.phone import as_written
 from app.yamlfile import Fields, load_yaml
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ TEMPLATES = (
     "opted_out",
     "opted_in",
 )
+E164 = re.compile(r"\+[1-9]\d{6,14}")
 STATUSES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
 LANGUAGES = ("fr", "en")
 
@@ -88,9 +91,23 @@ class SmsTexts:
     statuses: dict[str, dict[str, str]]  # language -> status -> words
 
     def render(
-        self, template: str, lang: str, accents: bool = False, **values: str
+        self,
+        template: str,
+        lang: str,
+        accents: bool = False,
+        region: str | None = None,
+        **values: str,
     ) -> str:
+        """The text, with every phone number in it written as callers know it.
+
+        Numbers are stored in E.164; a caller reads "01 21 30 00 00", not
+        "+2290121300000" (in `region`, the line's country: others keep "+").
+        """
         lang = lang if lang in LANGUAGES else LANGUAGES[0]
+        values = {
+            name: as_written(value, region) if E164.fullmatch(value) else value
+            for name, value in values.items()
+        }
         text = " ".join(self.templates[template][lang].format(**values).split())
         if not accents:
             text = to_gsm7(text)

@@ -274,7 +274,7 @@ def sms_run(
         acknowledge(ticket)
         commit_and_dispatch()
     enqueue_seconds = time.monotonic() - start
-    queued = Queue("sms", connection=redis).count
+    queued = Queue("notify", connection=redis).count
     if queued != len(tickets):
         raise RuntimeError(f"{queued} of {len(tickets)} send_message jobs queued")
 
@@ -436,7 +436,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> dict:
         flask_app = create_app("production")
         stack.enter_context(flask_app.app_context())
         stack.callback(db.engine.dispose)
-        stack.callback(flask_app.extensions["rq"].queues["sms"].connection.close)
+        stack.callback(flask_app.extensions["rq"].queues["notify"].connection.close)
         redis = stack.enter_context(Redis.from_url(redis_url))
         tickets = make_tickets(args.messages)
 

@@ -84,8 +84,14 @@ class BaseConfig:
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
     LANGUAGES = ("fr", "en")
     # Jobs run through RQ when REDIS_URL is set, in the request's process otherwise.
-    RQ_QUEUES = ("default", "sms")
+    # Workers serve the queues in this order: what callers wait for (their texts)
+    # first, media downloads last. "sms" is notify's old name, still served for
+    # jobs an earlier release left in Redis (quiet hours, retries).
+    RQ_QUEUES = ("notify", "sms", "default", "media")
     JOB_TIMEOUT = 120
+    # A text about a ticket's progress (assigned, status) waits this long for the
+    # next change, which rewrites it: several saves in a few minutes, one SMS.
+    SMS_DEBOUNCE_SECONDS = int(_env("SMS_DEBOUNCE_SECONDS", "180"))
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     API_PAGE_LIMIT = 100
     LOGIN_MAX_FAILURES = 5

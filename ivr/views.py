@@ -23,7 +23,7 @@ from app.services.calls import (
     note_intent,
     parse_count,
 )
-from app.services.followups import commit_and_dispatch
+from app.services.followups import call_ended, commit_and_dispatch
 from app.services.presence import (
     agent_for_identity,
     callers_ahead,
@@ -287,6 +287,8 @@ def status() -> Response | tuple[str, int]:
     if ended and call.intent in ("agent", "callback"):
         # The caller is gone: the agent held or talking for them is free again.
         release(call.call_sid, talking=True)
+    if ended and call.agent_id is not None:
+        call_ended(call)  # texts held while an agent talked to the caller go now
     if ended and call.intent:
         # The caller hung up before a ticket was filed: no caller is lost.
         purpose = "complaint" if call.intent == "complaint" else "callback"

@@ -159,6 +159,8 @@ def fetch_failed(job, connection, error_type, error, traceback) -> None:
     """RQ failure callback: after the last retry the recording is marked failed."""
     if job.retries_left:
         return
+    # The job's own transaction may have died with it (a time-out mid-query).
+    db.session.rollback()
     recording = db.session.get(Recording, job.args[0])
     if recording is not None and recording.media_status in ("pending", "fetching"):
         _give_up(recording, f"gave up after retries: {error}")
@@ -169,6 +171,7 @@ def schedule_fetch(recording_id: int) -> bool:
     return enqueue(
         fetch_recording,
         recording_id,
+        queue="media",
         retry=Retry(max=len(intervals), interval=list(intervals)),
         job_timeout=600,
         on_failure=Callback(fetch_failed),

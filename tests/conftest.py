@@ -84,7 +84,9 @@ def app(tmp_path) -> Iterator[Flask]:
     app.extensions["twilio"] = FakeGateway()
     inline = Queue(is_async=False, connection=FakeRedis())
     app.extensions["rq"] = JobQueue(
-        {"default": inline, "sms": inline}, retry_intervals=(1,), timeout=30
+        dict.fromkeys(TestingConfig.RQ_QUEUES, inline),
+        retry_intervals=(1,),
+        timeout=30,
     )
     with app.app_context():
         db.create_all()

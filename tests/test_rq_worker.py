@@ -188,7 +188,7 @@ def app(
 def web_app(
     monkeypatch: pytest.MonkeyPatch,
     instance: Path,
-    queue: str = "sms",
+    queue: str = "notify",
     **settings: object,
 ) -> Iterator[Flask]:
     """The web side on the shared database and Redis, in an app context.
@@ -252,7 +252,7 @@ def wait_for(done: Callable[[], bool], what: str, read_log: Callable[[], str]) -
 
 def job_settled(app: Flask) -> bool:
     """The send job has ended for good: nothing queued, running or scheduled."""
-    queue: Queue = app.extensions["rq"].queues["sms"]
+    queue: Queue = app.extensions["rq"].queues["notify"]
     return (
         queue.count == 0
         and queue.started_job_registry.count == 0

@@ -72,13 +72,21 @@ def supervisor_auth(app):
 
 
 def test_each_ticket_event_sends_its_template_in_the_callers_language(
-    client, sms, supervisor_auth
+    client, sms, supervisor_auth, runner, monkeypatch
 ):
+    now = [datetime.now(UTC)]
+    # Progress texts wait a few minutes for the next change: the clock moves on.
+    for name in ("app.services.followups.utcnow", "app.jobs.utcnow"):
+        monkeypatch.setattr(name, lambda: now[0])
     make_user("agent@example.org")
     ticket = make_ticket(make_caller(), line=LINE, language="en")
     path = f"/api/tickets/{ticket.reference}"
     client.patch(path, json={"assignee": "agent@example.org"}, headers=supervisor_auth)
+    now[0] += timedelta(minutes=5)
+    runner.invoke(args=["sms", "flush"])
     client.patch(path, json={"status": "in_progress"}, headers=supervisor_auth)
+    now[0] += timedelta(minutes=5)
+    runner.invoke(args=["sms", "flush"])
     client.patch(
         path, json={"status": "resolved", "note": "Paid."}, headers=supervisor_auth
     )

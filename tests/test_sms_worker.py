@@ -156,8 +156,8 @@ def ticket_events(message: Message) -> list[tuple[str, dict]]:
 
 
 def queue_drained(app: Flask) -> bool:
-    """Nothing queued, running or scheduled on "sms" (finished or failed alike)."""
-    queue: Queue = app.extensions["rq"].queues["sms"]
+    """Nothing queued, running or scheduled on "notify" (finished or failed alike)."""
+    queue: Queue = app.extensions["rq"].queues["notify"]
     return (
         queue.count == 0
         and queue.started_job_registry.count == 0
@@ -280,7 +280,7 @@ def test_a_message_written_while_redis_is_down_is_sent_after_a_flush(
 
     redis_server.start()  # empty: no job survived, the row is all there is
     assert queue_drained(outage_app)
-    assert outage_app.extensions["rq"].queues["sms"].finished_job_registry.count == 0
+    assert outage_app.extensions["rq"].queues["notify"].finished_job_registry.count == 0
     env = worker_env(
         tmp_path / "worker-instance", database, redis_server.url, twilio_api.url
     )
@@ -328,7 +328,7 @@ def test_worker_backs_off_on_429_and_sends_on_the_third_attempt(
     ]
     # Each retry waited in RQ's scheduled registry for its 1 s interval, which RQ
     # rounds to whole seconds: two of them span more than a second.
-    queue: Queue = app.extensions["rq"].queues["sms"]
+    queue: Queue = app.extensions["rq"].queues["notify"]
     [job_id] = queue.finished_job_registry.get_job_ids()
     job = Job.fetch(job_id, connection=queue.connection)
     assert job.retries_left == RETRIES - 2
@@ -352,7 +352,7 @@ def test_worker_marks_the_message_failed_once_retries_are_exhausted(
         ("sms_queued", {"message_id": message.id, "template": "acknowledgment"}),
         ("sms_failed", {"message_id": message.id, "code": "retries_exhausted"}),
     ]
-    queue: Queue = app.extensions["rq"].queues["sms"]
+    queue: Queue = app.extensions["rq"].queues["notify"]
     assert queue.failed_job_registry.count == 1
     assert flush_outbox(older_than=timedelta(0)) == 0  # a failed message stays so
 
@@ -382,7 +382,7 @@ def test_cron_flushes_a_message_whose_enqueue_was_lost(
     redis_url: str,
 ) -> None:
     lost_message()
-    queue: Queue = app.extensions["rq"].queues["sms"]
+    queue: Queue = app.extensions["rq"].queues["notify"]
     assert queue.count == 0
 
     env = worker_env(tmp_path / "cron-instance", database, redis_url, twilio_api.url)

@@ -8,12 +8,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
-# Outbound states: queued (written, not yet handed to Twilio), sending (a job
-# holds it), then what Twilio reports: sent, delivered, undelivered, failed
-# (plus read on WhatsApp). "logged" means Twilio is not configured and the text
-# went to the log. Twilio's callbacks arrive out of order, so a status only
-# replaces one of lower rank; the final ones never change but for read.
+# Outbound states: held (waits for the end of the caller's call with an agent),
+# queued (written, not yet handed to Twilio), sending (a job holds it), then what
+# Twilio reports: sent, delivered, undelivered, failed (plus read on WhatsApp).
+# "logged" means Twilio is not configured and the text went to the log;
+# "superseded" means a later text (the resolution) made it pointless before it
+# went. Twilio's callbacks arrive out of order, so a status only replaces one of
+# lower rank; the final ones never change but for read.
 STATUS_RANK = {
+    "held": 0,
     "queued": 0,
     "accepted": 0,
     "scheduled": 0,
@@ -23,6 +26,7 @@ STATUS_RANK = {
     "delivered": 3,
     "undelivered": 3,
     "failed": 3,
+    "superseded": 3,
     "read": 4,
 }
 

@@ -3,22 +3,48 @@
 A message row is committed with the ticket change that caused it, then handed
 to a job; if Redis is down the row simply stays queued, and the periodic flush
 (or `flask sms flush`) hands it over later. Nothing is lost between the two.
+
+What a caller receives should read as one conversation, not as a log of saves:
+- the acknowledgment of a ticket opened while an agent talks to the caller is
+  held until the call ends (and everything else about that ticket with it);
+- a progress text (assigned, status) waits a few minutes for the next change,
+  which rewrites it in place, so several saves make one SMS;
+- the acknowledgment and the resolution go at once, and the resolution makes a
+  progress text still waiting pointless.
+Holding, rewriting and superseding are conditional UPDATEs on a row that is
+still unclaimed (`queued` or `held`, no SID), the same row the send job claims
+with its own conditional UPDATE (`app.jobs._claim`): whichever commits first
+wins, so a text is either rewritten before it goes or goes as it was, never
+both, and never twice.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import phonenumbers
+from flask import current_app
 from rq import Callback
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
 from app.jobs import CLAIM_LEASE, mark_failed, send_message
 from app.lines import Line, current_lines
-from app.models import Message, Ticket
+from app.models import Call, Message, Ticket
+from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
 from app.queue import enqueue
 from app.sms_text import sms_texts
 
 OUTBOX = "outbox"
+HELD = "held"
+UNSENT = (HELD, "queued")
+# Progress texts: they wait SMS_DEBOUNCE_SECONDS for the next change.
+PROGRESS = ("assigned", "status_changed")
+# However busy the ticket, a progress text goes within this many windows.
+DEBOUNCE_CAP = 5
+# A text held for a call goes at the latest after this long (Twilio ends calls
+# at four hours), should the status callback of the call's end never come.
+HOLD_LIMIT = timedelta(hours=4)
 
 
 def _addresses(line: Line, phone: str, whatsapp: bool) -> tuple[str, str, str]:
@@ -28,8 +54,48 @@ def _addresses(line: Line, phone: str, whatsapp: bool) -> tuple[str, str, str]:
     return "sms", phone, line.messaging_service_sid or line.number
 
 
-def notify(ticket: Ticket, template: str, **values: str) -> Message | None:
-    """Queue one follow-up for the ticket's caller, unless they cannot get one."""
+def _unsent(ticket: Ticket, templates: Iterable[str] | None = None):
+    query = select(Message).where(
+        Message.ticket_id == ticket.id,
+        Message.direction == "outbound",
+        Message.status.in_(UNSENT),
+        Message.message_sid.is_(None),
+    )
+    if templates is not None:
+        query = query.where(Message.template.in_(templates))
+    return query.order_by(Message.id)
+
+
+def _take_unsent(message: Message, **values: object) -> bool:
+    """Change a message nobody has claimed yet; False if a job took it first."""
+    changed = db.session.execute(
+        update(Message)
+        .where(
+            Message.id == message.id,
+            Message.status == message.status,
+            Message.message_sid.is_(None),
+        )
+        .values(updated_at=utcnow(), **values)
+    )
+    return changed.rowcount == 1
+
+
+def _region(line: Line) -> str | None:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(line.number))
+
+
+def _debounce_window() -> timedelta:
+    return timedelta(seconds=current_app.config["SMS_DEBOUNCE_SECONDS"])
+
+
+def notify(
+    ticket: Ticket, template: str, hold: bool = False, **values: str
+) -> Message | None:
+    """Queue one follow-up for the ticket's caller, unless they cannot get one.
+
+    A progress text rewrites the one still waiting, if any, rather than adding
+    a second; `hold` keeps the text (and what follows) until the call ends.
+    """
     caller = ticket.caller
     if caller is None or caller.sms_opt_out:
         return None  # withheld number, or the caller said STOP
@@ -39,16 +105,35 @@ def notify(ticket: Ticket, template: str, **values: str) -> Message | None:
         template,
         ticket.language,
         accents=line.sms_accents,
+        region=_region(line),
         reference=ticket.display_reference,
         status=texts.status(ticket.language, ticket.status),
         line=line.number,
         **values,
     )
+    now = utcnow()
+    allowed = line.sms_allowed_at(now)
+    send_after = allowed if allowed > now else None
+    if template in PROGRESS:
+        window = _debounce_window()
+        waiting = db.session.scalars(_unsent(ticket, PROGRESS)).first()
+        if waiting is not None:
+            due = min(now + window, waiting.created_at + window * DEBOUNCE_CAP)
+            due = max(due, allowed)
+            if _take_unsent(waiting, body=body, template=template, send_after=due):
+                ticket.record(
+                    "sms_rewritten", "system", message_id=waiting.id, template=template
+                )
+                db.session.info.setdefault(OUTBOX, []).append(waiting.id)
+                return waiting
+        send_after = max(now + window, allowed)
+    held = hold or (
+        db.session.scalar(_unsent(ticket).where(Message.status == HELD).limit(1))
+        is not None
+    )
     channel, to, from_ = _addresses(
         line, caller.phone_e164, line.whatsapp and caller.uses_whatsapp
     )
-    now = utcnow()
-    allowed = line.sms_allowed_at(now)
     message = Message(
         ticket_id=ticket.id,
         caller_id=caller.id,
@@ -58,18 +143,21 @@ def notify(ticket: Ticket, template: str, **values: str) -> Message | None:
         from_number=from_,
         body=body,
         template=template,
-        status="queued",
-        send_after=allowed if allowed > now else None,
+        status=HELD if held else "queued",
+        send_after=send_after,
+        created_at=now,
+        updated_at=now,
     )
     db.session.add(message)
     db.session.flush()
     ticket.record("sms_queued", "system", message_id=message.id, template=template)
-    db.session.info.setdefault(OUTBOX, []).append(message.id)
+    if not held:
+        db.session.info.setdefault(OUTBOX, []).append(message.id)
     return message
 
 
-def acknowledge(ticket: Ticket) -> Message | None:
-    return notify(ticket, "acknowledgment")
+def acknowledge(ticket: Ticket, hold: bool = False) -> Message | None:
+    return notify(ticket, "acknowledgment", hold=hold)
 
 
 def assigned(ticket: Ticket) -> Message | None:
@@ -81,9 +169,36 @@ def status_changed(ticket: Ticket) -> Message | None:
 
 
 def resolved(ticket: Ticket, note: str) -> None:
+    """The answer goes at once; a progress text still waiting would only confuse."""
+    for waiting in db.session.scalars(_unsent(ticket, PROGRESS)).all():
+        if _take_unsent(waiting, status="superseded"):
+            ticket.record("sms_superseded", "system", message_id=waiting.id)
     notify(ticket, "resolved", note=note[:300])
     if notify(ticket, "satisfaction") is not None:
         ticket.record("satisfaction_asked", "system")
+
+
+def _release(message_ids: Iterable[int]) -> int:
+    """Held texts become queued and are handed over at the commit, oldest first."""
+    released = 0
+    for message_id in message_ids:
+        message = db.session.get(Message, message_id)
+        held = message is not None and message.status == HELD
+        if held and _take_unsent(message, status="queued"):
+            db.session.info.setdefault(OUTBOX, []).append(message_id)
+            released += 1
+    return released
+
+
+def call_ended(call: Call) -> int:
+    """The call is over: what was held for it goes now (the acknowledgment first)."""
+    held = (
+        select(Message.id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Ticket.origin_call_id == call.id, Message.status == HELD)
+        .order_by(Message.id)
+    )
+    return _release(db.session.scalars(held).all())
 
 
 def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
@@ -91,7 +206,7 @@ def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
     return enqueue(
         send_message,
         message_id,
-        queue="sms",
+        queue="notify",
         at=send_after,
         on_failure=Callback(mark_failed),
     )
@@ -100,9 +215,9 @@ def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
 def commit_and_dispatch() -> None:
     """Commit, then hand every message written in this transaction to the jobs."""
     db.session.commit()
-    for message_id in db.session.info.pop(OUTBOX, []):
+    for message_id in dict.fromkeys(db.session.info.pop(OUTBOX, [])):
         message = db.session.get(Message, message_id)
-        if message is not None:
+        if message is not None and message.status == "queued":
             dispatch(message.id, message.send_after)
 
 
@@ -110,9 +225,26 @@ def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:
     """Hand over every message still waiting: Redis was down, or quiet hours ended.
 
     Messages younger than `older_than` are left to the dispatch of their own
-    request; returns how many were handed over.
+    request; returns how many were handed over. Texts held for a call whose end
+    was never reported (a lost status callback) are released first.
     """
     now = utcnow()
+    stale_holds = (
+        select(Message.id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .outerjoin(Call, Call.id == Ticket.origin_call_id)
+        .where(
+            Message.status == HELD,
+            or_(
+                Call.id.is_(None),
+                Call.status.in_(FINAL_STATUSES),
+                Message.created_at <= now - HOLD_LIMIT,
+            ),
+        )
+        .order_by(Message.id)
+    )
+    if _release(db.session.scalars(stale_holds).all()):
+        commit_and_dispatch()
     waiting = select(Message.id).where(
         Message.direction == "outbound",
         Message.message_sid.is_(None),

@@ -76,7 +76,9 @@ def ticket_for_call(
         return db.session.scalars(
             select(Ticket).filter_by(origin_call_id=call.id)
         ).one(), False
-    followups.acknowledge(ticket)
+    # A call an agent took: the caller gets the reference once the call is over
+    # (followups.call_ended), not while the agent is talking to them.
+    followups.acknowledge(ticket, hold=purpose == "request" and not call.is_final)
     return ticket, True
 
 
@@ -143,12 +145,15 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
                 "invalid_transition",
                 f"a ticket cannot go from '{ticket.status}' to '{change.status}'",
             )
-        ticket.record("status", actor.email, old=ticket.status, new=change.status)
+        old = ticket.status
+        ticket.record("status", actor.email, old=old, new=change.status)
         ticket.status = change.status
         if change.status == TicketStatus.RESOLVED:
             followups.resolved(ticket, change.note or "")
         elif change.status == TicketStatus.ASSIGNED:
             followups.assigned(ticket)
+        elif change.status == TicketStatus.CLOSED and old == TicketStatus.RESOLVED:
+            pass  # the caller has the answer and the satisfaction question: enough
         else:
             followups.status_changed(ticket)
     if change.unassign and ticket.assignee_id is not None:
