@@ -32,7 +32,7 @@ from app.services.presence import (
     set_status,
 )
 from app.services.recordings import attach, recording_for
-from app.services.tickets import link_call, ticket_for_call
+from app.services.tickets import has_ticket, link_call, ticket_for_call
 from app.spool import save_request
 from app.webhooks import form_text, public_url, twilio_signed, twiml
 from ivr import menu as ivr
@@ -289,7 +289,7 @@ def status() -> Response | tuple[str, int]:
         release(call.call_sid, talking=True)
     if ended and call.agent_id is not None:
         call_ended(call)  # texts held while an agent talked to the caller go now
-    if ended and call.intent:
+    if ended and call.intent and not has_ticket(call):
         # The caller hung up before a ticket was filed: no caller is lost.
         purpose = "complaint" if call.intent == "complaint" else "callback"
         note = "caller hung up before leaving a message — call back"

@@ -213,12 +213,19 @@ def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
 
 
 def commit_and_dispatch() -> None:
-    """Commit, then hand every message written in this transaction to the jobs."""
-    db.session.commit()
+    """Commit, then hand every message written in this transaction to the jobs.
+
+    What a job needs is read before the commit, from the session's own rows:
+    after it they would be expired and read again from the database.
+    """
+    outgoing = []
     for message_id in dict.fromkeys(db.session.info.pop(OUTBOX, [])):
         message = db.session.get(Message, message_id)
         if message is not None and message.status == "queued":
-            dispatch(message.id, message.send_after)
+            outgoing.append((message.id, message.send_after))
+    db.session.commit()
+    for message_id, send_after in outgoing:
+        dispatch(message_id, send_after)
 
 
 def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:

@@ -34,6 +34,12 @@ def _insert(ticket: Ticket) -> Ticket:
     raise RuntimeError("no free ticket reference after 20 draws")
 
 
+def has_ticket(call: Call) -> bool:
+    """Whether the call opened a ticket already (its id only: nothing loaded)."""
+    found = db.session.scalar(select(Ticket.id).filter_by(origin_call_id=call.id))
+    return found is not None
+
+
 def ticket_for_call(
     call: Call,
     purpose: str,
