@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -25,12 +25,28 @@ STATUS_RANK = {
 FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 
 
+# Callers waiting for an agent (the supervisors' live queue): a few rows out of
+# millions, so PostgreSQL and SQLite keep only those in the index.
+WAITING_FOR_AGENT = text("intent = 'agent' AND agent_id IS NULL")
+
+
 class Call(db.Model):
     __tablename__ = "calls"
+    __table_args__ = (
+        # The caller's calls newest first: the screen-pop.
+        Index("ix_calls_caller_started_at", "caller_id", "started_at"),
+        Index("ix_calls_agent_started_at", "agent_id", "started_at"),
+        Index(
+            "ix_calls_waiting",
+            "started_at",
+            postgresql_where=WAITING_FOR_AGENT,
+            sqlite_where=WAITING_FOR_AGENT,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"), index=True)
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
     # What Twilio sent in From, kept even when it is no phone number
     # ("anonymous", "client:alice", empty) so the call is never refused.
     from_raw: Mapped[str] = mapped_column(String(64), default="")
