@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from app.extensions import db
 from app.lines import current_lines
@@ -21,29 +21,50 @@ class Expired:
     size: int
 
 
-def retention_days(app: Flask, line_number: str | None) -> int:
-    """The line's retention_days, else RECORDINGS_RETENTION_DAYS (0: keep forever)."""
-    line = current_lines().by_number.get(line_number or "")
-    if line is not None and line.retention_days is not None:
-        return line.retention_days
-    return app.config["RECORDINGS_RETENTION_DAYS"]
+def past_retention(app: Flask, now: datetime) -> ColumnElement[bool] | None:
+    """The recordings whose time is up, as SQL over Recording outer-joined to its
+    Call: a line's retention_days, else RECORDINGS_RETENTION_DAYS (a recording
+    without a call or on an unknown line takes that); 0 keeps forever. None when
+    everything is kept forever."""
+    own = {
+        number: line.retention_days
+        for number, line in current_lines().by_number.items()
+        if line.retention_days is not None
+    }
+    arms = [
+        and_(Call.line == number, Recording.created_at < now - timedelta(days=days))
+        for number, days in own.items()
+        if days
+    ]
+    default = app.config["RECORDINGS_RETENTION_DAYS"]
+    if default:
+        others = or_(Call.line.is_(None), Call.line.not_in(list(own))) if own else true()
+        arms.append(and_(others, Recording.created_at < now - timedelta(days=default)))
+    return or_(*arms) if arms else None
 
 
 def expired(app: Flask, now: datetime | None = None) -> list[Expired]:
+    """What the purge would delete, chosen by the database (an index on
+    media_status and created_at), so only the expired rows are read."""
     now = now or utcnow()
+    condition = past_retention(app, now)
+    if condition is None:
+        return []
     rows = db.session.execute(
         select(Recording, Call.line)
         .outerjoin(Call, Recording.call_id == Call.id)
-        .where(Recording.media_status == "stored")
+        .where(Recording.media_status == "stored", condition)
         .order_by(Recording.id)
     )
-    found = []
-    for recording, line in rows:
-        days = retention_days(app, line)
-        age = now - recording.created_at
-        if days and age > timedelta(days=days):
-            found.append(Expired(recording, line, age.days, recording.size_bytes or 0))
-    return found
+    return [
+        Expired(
+            recording,
+            line,
+            (now - recording.created_at).days,
+            recording.size_bytes or 0,
+        )
+        for recording, line in rows
+    ]
 
 
 def purge(app: Flask, items: list[Expired]) -> None:
