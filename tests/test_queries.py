@@ -247,13 +247,26 @@ def test_the_purge_selects_by_line_retention_in_one_query(app, monkeypatch):
     with counting() as statements:
         found = expired(app)
     assert len(statements) == 1
+    # Oldest first.
     assert [item.recording.id for item in found] == [
-        old_hotline.id,
         old_elsewhere.id,
         no_call.id,
+        old_hotline.id,
     ]
     assert [(item.line, item.age_days) for item in found] == [
-        (HOTLINE, 11),
         ("+2290100000000", 31),
         (None, 31),
+        (HOTLINE, 11),
     ]
+
+
+def test_the_purge_reads_its_selection_in_batches(app, monkeypatch):
+    monkeypatch.setattr("recordings.retention.BATCH", 2)
+    app.config["RECORDINGS_RETENTION_DAYS"] = 30
+    old = [stored_recording(None, days) for days in (35, 40, 31, 50, 33)]
+    stored_recording(None, 10)
+    with counting() as statements:
+        found = expired(app)
+    assert len(statements) == 3  # 2 + 2 + 1
+    oldest_first = sorted(old, key=lambda recording: recording.created_at)
+    assert [item.recording.id for item in found] == [r.id for r in oldest_first]
