@@ -105,6 +105,29 @@ def test_the_desk_costs_the_same_few_queries_for_1_or_100_rows(app, client, coun
     assert len(statements) <= 2, statements  # the signed-in user, the page
 
 
+@pytest.mark.parametrize("count", [1, 20])
+def test_a_tickets_detail_does_not_load_each_recordings_call_apart(
+    client, staff, count
+):
+    ticket = make_ticket(make_caller())
+    for _ in range(count):
+        call = Call(call_sid=sid("CA"), line=LINE)
+        db.session.add(
+            Recording(recording_sid=sid("RE"), call=call, ticket_id=ticket.id)
+        )
+    db.session.commit()
+    reference = ticket.display_reference
+    db.session.expunge_all()
+    with counting() as statements:
+        response = client.get(
+            f"/api/tickets/{reference}",
+            headers={"Authorization": f"Bearer {staff['supervisor']}"},
+        )
+    assert all(r["call_sid"] for r in response.get_json()["recordings"])
+    # Token, user, ticket, its caller, events, calls, recordings, messages.
+    assert len(statements) <= 8, statements
+
+
 # --- the screen-pop --------------------------------------------------------------
 
 

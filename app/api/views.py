@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
 from app.api import openapi
@@ -156,7 +157,10 @@ def list_tickets() -> Response:
 
 def _detail(ticket: Ticket) -> dict[str, Any]:
     recordings = db.session.scalars(
-        select(Recording).filter_by(ticket_id=ticket.id).order_by(Recording.id)
+        select(Recording)
+        .filter_by(ticket_id=ticket.id)
+        .options(joinedload(Recording.call))  # recording_json names its call
+        .order_by(Recording.id)
     )
     messages = db.session.scalars(
         select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
