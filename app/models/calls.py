@@ -25,8 +25,9 @@ STATUS_RANK = {
 FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 
 
-# Callers waiting for an agent (the supervisors' live queue): a few rows out of
-# millions, so PostgreSQL and SQLite keep only those in the index.
+# Calls that asked for an agent and have none (yet): the supervisors' live queue
+# looks for the recent ones. A small share of all calls, so PostgreSQL and SQLite
+# keep only those in the index.
 WAITING_FOR_AGENT = text("intent = 'agent' AND agent_id IS NULL")
 
 
