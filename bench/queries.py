@@ -399,12 +399,21 @@ def plan_scans(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def measure(result: Result, inputs: list[Any], work: Callable[[Any], Any]) -> Result:
-    """Run `work` once per input (drawn beforehand, so drawing is not timed)."""
+    """Run `work` once per input (drawn beforehand, so drawing is not timed),
+    after one untimed run whose statements are then EXPLAINed, caches warm."""
     db.session.remove()
     db.session.execute(text("SELECT 1"))  # the connection's own set-up is not ours
     with Watch() as first:
         work(inputs[0])
     result.statements = len(first.statements)
+    db.session.remove()
+    for value in inputs:
+        with Watch() as watch:
+            start = time.perf_counter()
+            work(value)
+            result.times_ms.append((time.perf_counter() - start) * 1000)
+        result.sql_ms.append(watch.sql_seconds * 1000)
+        db.session.remove()
     for statement, parameters in first.statements:
         if not statement.lstrip().upper().startswith("SELECT"):
             continue
@@ -417,13 +426,6 @@ def measure(result: Result, inputs: list[Any], work: Callable[[Any], Any]) -> Re
             if kind.startswith("Seq Scan") and where.split(" ")[0] in WATCHED:
                 result.seq_scans.append(label)
     db.session.remove()
-    for value in inputs:
-        with Watch() as watch:
-            start = time.perf_counter()
-            work(value)
-            result.times_ms.append((time.perf_counter() - start) * 1000)
-        result.sql_ms.append(watch.sql_seconds * 1000)
-        db.session.remove()
     return result
 
 
