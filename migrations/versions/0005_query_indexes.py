@@ -5,6 +5,8 @@ Revises: 6ef9f6df65d2
 Create Date: 2026-11-29 13:00:00.000000
 
 """
+import contextlib
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -51,33 +53,52 @@ CREATED = [
 ]
 
 
+def _concurrently():
+    """On PostgreSQL, build and drop without blocking writes: a centre's tables are
+    large when it upgrades, and a CREATE INDEX holds back every new call and
+    ticket until it ends (at a million tickets the upgrade takes some 25 s).
+    CONCURRENTLY cannot run in a transaction, hence the autocommit block; an
+    upgrade cut short leaves the indexes built so far (one possibly INVALID):
+    drop those and run it again. SQLite has no such lock to avoid."""
+    context = op.get_context()
+    if context.dialect.name == 'postgresql':
+        return context.autocommit_block(), {'postgresql_concurrently': True}
+    return contextlib.nullcontext(), {}
+
+
 def upgrade():
-    for table, name, columns in CREATED:
-        op.create_index(name, table, columns, unique=False)
-    op.create_index(
-        'ix_calls_waiting',
-        'calls',
-        ['started_at'],
-        unique=False,
-        postgresql_where=WAITING_FOR_AGENT,
-        sqlite_where=WAITING_FOR_AGENT,
-    )
-    op.create_index(
-        'ix_messages_outbox',
-        'messages',
-        ['status', 'created_at'],
-        unique=False,
-        postgresql_where=UNSENT,
-        sqlite_where=UNSENT,
-    )
-    for table, name, _ in REPLACED:
-        op.drop_index(name, table_name=table)
+    block, options = _concurrently()
+    with block:
+        for table, name, columns in CREATED:
+            op.create_index(name, table, columns, unique=False, **options)
+        op.create_index(
+            'ix_calls_waiting',
+            'calls',
+            ['started_at'],
+            unique=False,
+            postgresql_where=WAITING_FOR_AGENT,
+            sqlite_where=WAITING_FOR_AGENT,
+            **options,
+        )
+        op.create_index(
+            'ix_messages_outbox',
+            'messages',
+            ['status', 'created_at'],
+            unique=False,
+            postgresql_where=UNSENT,
+            sqlite_where=UNSENT,
+            **options,
+        )
+        for table, name, _ in REPLACED:
+            op.drop_index(name, table_name=table, **options)
 
 
 def downgrade():
-    for table, name, columns in REPLACED:
-        op.create_index(name, table, columns, unique=False)
-    op.drop_index('ix_messages_outbox', table_name='messages')
-    op.drop_index('ix_calls_waiting', table_name='calls')
-    for table, name, _ in reversed(CREATED):
-        op.drop_index(name, table_name=table)
+    block, options = _concurrently()
+    with block:
+        for table, name, columns in REPLACED:
+            op.create_index(name, table, columns, unique=False, **options)
+        op.drop_index('ix_messages_outbox', table_name='messages', **options)
+        op.drop_index('ix_calls_waiting', table_name='calls', **options)
+        for table, name, _ in reversed(CREATED):
+            op.drop_index(name, table_name=table, **options)
