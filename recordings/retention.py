@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, literal, or_, select, true, tuple_
 
 from app.extensions import db
 from app.lines import current_lines
 from app.models import Call, Recording, Ticket
-from app.models.types import utcnow
+from app.models.types import UTCDateTime, utcnow
 from recordings.storage import storage_for
 
 
@@ -21,29 +21,89 @@ class Expired:
     size: int
 
 
-def retention_days(app: Flask, line_number: str | None) -> int:
-    """The line's retention_days, else RECORDINGS_RETENTION_DAYS (0: keep forever)."""
-    line = current_lines().by_number.get(line_number or "")
-    if line is not None and line.retention_days is not None:
-        return line.retention_days
-    return app.config["RECORDINGS_RETENTION_DAYS"]
+# Expired recordings are read this many at a time, oldest first.
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Retention:
+    condition: ColumnElement[bool]  # over Recording outer-joined to its Call
+    cutoff: datetime  # nothing created at or after this instant is expired
+
+
+def past_retention(app: Flask, now: datetime) -> Retention | None:
+    """The recordings whose time is up, as SQL: a line's retention_days, else
+    RECORDINGS_RETENTION_DAYS (a recording without a call or on an unknown line
+    takes that); 0 keeps forever. None when everything is kept forever."""
+    own = {
+        number: line.retention_days
+        for number, line in current_lines().by_number.items()
+        if line.retention_days is not None
+    }
+    arms, kept = [], []
+    for number, days in own.items():
+        if days:
+            cutoff = now - timedelta(days=days)
+            arms.append(and_(Call.line == number, Recording.created_at < cutoff))
+            kept.append(days)
+    default = app.config["RECORDINGS_RETENTION_DAYS"]
+    if default:
+        others = (
+            or_(Call.line.is_(None), Call.line.not_in(list(own))) if own else true()
+        )
+        arms.append(and_(others, Recording.created_at < now - timedelta(days=default)))
+        kept.append(default)
+    if not arms:
+        return None
+    return Retention(or_(*arms), now - timedelta(days=min(kept)))
 
 
 def expired(app: Flask, now: datetime | None = None) -> list[Expired]:
+    """What the purge would delete, oldest first, chosen by the database.
+
+    Read in batches in the order of the (media_status, created_at) index: the
+    planner cannot tell that stored recordings are the young ones (older ones
+    were purged), and without the LIMIT it may expect thousands of rows and scan
+    every call to join them; a batch joins each row to its call by key.
+    """
     now = now or utcnow()
-    rows = db.session.execute(
+    retention = past_retention(app, now)
+    if retention is None:
+        return []
+    query = (
         select(Recording, Call.line)
         .outerjoin(Call, Recording.call_id == Call.id)
-        .where(Recording.media_status == "stored")
-        .order_by(Recording.id)
+        .where(
+            Recording.media_status == "stored",
+            # Implied by the condition, but only written out can the index use it.
+            Recording.created_at < retention.cutoff,
+            retention.condition,
+        )
+        .order_by(Recording.created_at, Recording.id)
+        .limit(BATCH)
     )
-    found = []
-    for recording, line in rows:
-        days = retention_days(app, line)
-        age = now - recording.created_at
-        if days and age > timedelta(days=days):
-            found.append(Expired(recording, line, age.days, recording.size_bytes or 0))
-    return found
+    found: list[Expired] = []
+    after = None
+    while True:
+        batch = query
+        if after is not None:
+            batch = query.where(
+                tuple_(Recording.created_at, Recording.id)
+                > tuple_(literal(after.created_at, UTCDateTime), literal(after.id))
+            )
+        rows = db.session.execute(batch).all()
+        found += [
+            Expired(
+                recording,
+                line,
+                (now - recording.created_at).days,
+                recording.size_bytes or 0,
+            )
+            for recording, line in rows
+        ]
+        if len(rows) < BATCH:
+            return found
+        after = rows[-1][0]
 
 
 def purge(app: Flask, items: list[Expired]) -> None:

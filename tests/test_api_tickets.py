@@ -1,5 +1,7 @@
 """The JSON API: credentials, tickets, history, errors, and the OpenAPI document."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
@@ -330,3 +332,64 @@ def test_disabled_users_token_stops_working(client, agent, auth):
     agent.active = False
     db.session.commit()
     assert client.get("/api/tickets", headers=auth).status_code == 401
+
+
+def test_pages_follow_a_keyset_newest_first_with_the_id_breaking_ties(
+    client, auth, check
+):
+    caller = make_caller()
+    same_instant = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    tickets = [make_ticket(caller, created_at=same_instant) for _ in range(3)]
+    tickets += [
+        make_ticket(caller, created_at=same_instant - timedelta(days=day))
+        for day in (1, 2)
+    ]
+    newest_first = sorted(tickets, key=lambda t: (t.created_at, t.id), reverse=True)
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = "limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = check(client.get(f"/api/tickets?{query}", headers=auth), "TicketList")
+        seen += [t["reference"] for t in body["tickets"]]
+        pages += 1
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == [t.display_reference for t in newest_first]
+    assert pages == 3
+    # A ticket filed meanwhile does not shift the next page.
+    first = client.get("/api/tickets?limit=2", headers=auth).get_json()
+    make_ticket(caller)
+    after = client.get(f"/api/tickets?limit=2&cursor={first['next']}", headers=auth)
+    assert after.get_json()["tickets"][0]["reference"] == seen[2]
+
+
+def test_the_last_page_says_so_and_filters_hold_across_pages(client, auth):
+    caller = make_caller()
+    for category in ("payment", "delay", "payment", "payment"):
+        make_ticket(caller, category=category)
+    first = client.get("/api/tickets?category=payment&limit=2", headers=auth)
+    cursor = first.get_json()["next"]
+    last = client.get(
+        f"/api/tickets?category=payment&limit=2&cursor={cursor}", headers=auth
+    ).get_json()
+    assert (len(last["tickets"]), last["next"]) == (1, None)
+    assert client.get("/api/tickets", headers=auth).get_json()["next"] is None
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["nope", "%%%", "MjAyNi0wMy0wMVQwOTozMDowMA", "eHx5", "MjAyNi0wMy0wMXwx"],
+)
+def test_a_bad_cursor_is_400_json(client, auth, check, cursor):
+    make_ticket(make_caller())
+    response = client.get(f"/api/tickets?cursor={cursor}", headers=auth)
+    assert response.status_code == 400
+    assert check(response, "Error")["error"]["code"] == "invalid_cursor"
+
+
+def test_cursor_and_offset_together_are_refused(client, auth):
+    make_ticket(make_caller())
+    make_ticket(make_caller("+2290167000000"))
+    cursor = client.get("/api/tickets?limit=1", headers=auth).get_json()["next"]
+    response = client.get(f"/api/tickets?cursor={cursor}&offset=1", headers=auth)
+    assert response.get_json()["error"]["code"] == "invalid_parameter"

@@ -500,3 +500,40 @@ def test_a_new_number_calling_on_several_lines_at_once_is_one_caller(app):
 def test_the_connection_pool_is_sized_by_the_settings(app):
     assert db.engine.pool.size() == app.config["DATABASE_POOL_SIZE"] == 10
     assert db.engine.pool._max_overflow == app.config["DATABASE_MAX_OVERFLOW"]
+
+
+def test_ticket_pages_and_the_purge_follow_their_keysets_on_postgres(app, client):
+    # Cursors carry UTC instants; this session's zone is far from UTC.
+    from recordings import retention
+    from tests.factories import make_caller, make_ticket, make_token, make_user
+
+    auth = {"Authorization": f"Bearer {make_token(make_user())}"}
+    caller = make_caller(CALLER)
+    instant = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    tickets = [make_ticket(caller, created_at=instant) for _ in range(3)]
+    tickets.append(make_ticket(caller, created_at=instant - timedelta(seconds=1)))
+    same_instant = sorted(tickets[:3], key=lambda t: t.id, reverse=True)
+    expected = [t.display_reference for t in [*same_instant, tickets[3]]]
+    seen, cursor = [], None
+    for _ in range(4):
+        query = "limit=1" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(f"/api/tickets?{query}", headers=auth).get_json()
+        seen += [t["reference"] for t in body["tickets"]]
+        cursor = body["next"]
+    assert (seen, cursor) == (expected, None)
+
+    app.config["RECORDINGS_RETENTION_DAYS"] = 30
+    old = datetime.now(UTC) - timedelta(days=40)
+    for number in range(5):
+        db.session.add(
+            Recording(
+                recording_sid=sid("RE"),
+                media_status="stored",
+                created_at=old + timedelta(hours=number // 2),
+            )
+        )
+    db.session.commit()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(retention, "BATCH", 2)
+        found = retention.expired(app)
+    assert len({item.recording.id for item in found}) == 5

@@ -178,7 +178,11 @@ SCHEMAS: dict[str, Any] = {
             "tickets": {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/Ticket"},
-            }
+            },
+            "next": {
+                "type": ["string", "null"],
+                "description": "`cursor` of the next page; null on the last",
+            },
         },
     },
     "NewTicket": {
@@ -256,11 +260,19 @@ PATHS: dict[str, Any] = {
                 _query("line", "the line's number"),
                 _query("category", "category key"),
                 _query("limit", "at most this many (1-500)", {"type": "integer"}),
-                _query("offset", "skip this many", {"type": "integer"}),
+                _query("cursor", "the `next` of the previous page"),
+                {
+                    **_query(
+                        "offset",
+                        "skip this many (slow on deep pages: use cursor)",
+                        {"type": "integer"},
+                    ),
+                    "deprecated": True,
+                },
             ],
             "responses": {
                 "200": _json("TicketList", "The tickets"),
-                "400": _error("A bad filter"),
+                "400": _error("A bad filter or cursor"),
                 **AUTH_ERRORS,
             },
         },

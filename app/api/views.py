@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
 from app.api import openapi
@@ -18,7 +19,6 @@ from app.extensions import csrf, db
 from app.lines import current_lines
 from app.menus import category_choices
 from app.models import (
-    Caller,
     Message,
     Recording,
     Role,
@@ -32,6 +32,7 @@ from app.references import InvalidReference, parse_reference
 from app.serializers import empty_history, ticket_detail_json, ticket_json
 from app.services.callers import caller_for, history_for
 from app.services.followups import commit_and_dispatch
+from app.services.ticket_list import InvalidCursor, by_phone, newest_first
 from app.services.tickets import (
     TicketChange,
     TicketChangeError,
@@ -126,15 +127,9 @@ def openapi_document() -> Response:
 @bp.get("/tickets")
 @api_login_required()
 def list_tickets() -> Response:
-    query = (
-        select(Ticket)
-        .where(visible_tickets(g.api_user))
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-    )
+    query = select(Ticket).where(visible_tickets(g.api_user))
     if request.args.get("phone"):
-        query = query.join(Caller).where(
-            Caller.phone_e164 == _phone(request.args["phone"])
-        )
+        query = query.where(by_phone(_phone(request.args["phone"])))
     status = request.args.get("status")
     if status:
         if status not in TicketStatus.__members__.values():
@@ -146,13 +141,26 @@ def list_tickets() -> Response:
         query = query.where(Ticket.category == request.args["category"][:64])
     limit = _int_arg("limit", current_app.config["API_PAGE_LIMIT"], 1, 500)
     offset = _int_arg("offset", 0, 0, 10**7)
-    tickets = db.session.scalars(query.limit(limit).offset(offset))
-    return jsonify({"tickets": [ticket_json(ticket) for ticket in tickets]})
+    cursor = request.args.get("cursor")
+    if cursor and offset:
+        raise ApiError(400, "invalid_parameter", "give 'cursor' or 'offset', not both")
+    try:
+        page = newest_first(query, limit, cursor, offset)
+    except InvalidCursor:
+        raise ApiError(
+            400, "invalid_cursor", "'cursor' must be the 'next' of an earlier page"
+        ) from None
+    return jsonify(
+        {"tickets": [ticket_json(ticket) for ticket in page.tickets], "next": page.next}
+    )
 
 
 def _detail(ticket: Ticket) -> dict[str, Any]:
     recordings = db.session.scalars(
-        select(Recording).filter_by(ticket_id=ticket.id).order_by(Recording.id)
+        select(Recording)
+        .filter_by(ticket_id=ticket.id)
+        .options(joinedload(Recording.call))  # recording_json names its call
+        .order_by(Recording.id)
     )
     messages = db.session.scalars(
         select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)

@@ -25,9 +25,24 @@ STATUS_RANK = {
 FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank == 4)
 
 
+# Calls that asked for an agent and have none (yet): the supervisors' live queue
+# looks for the recent ones. A small share of all calls, so PostgreSQL and SQLite
+# keep only those in the index.
+WAITING_FOR_AGENT = text("intent = 'agent' AND agent_id IS NULL")
+
+
 class Call(db.Model):
     __tablename__ = "calls"
     __table_args__ = (
+        # The caller's calls newest first: the screen-pop.
+        Index("ix_calls_caller_started_at", "caller_id", "started_at"),
+        Index("ix_calls_agent_started_at", "agent_id", "started_at"),
+        Index(
+            "ix_calls_waiting",
+            "started_at",
+            postgresql_where=WAITING_FOR_AGENT,
+            sqlite_where=WAITING_FOR_AGENT,
+        ),
         # The line's queue: only calls that ever waited for an agent, a few rows.
         Index(
             "ix_calls_queue",
@@ -40,7 +55,7 @@ class Call(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"), index=True)
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
     # What Twilio sent in From, kept even when it is no phone number
     # ("anonymous", "client:alice", empty) so the call is never refused.
     from_raw: Mapped[str] = mapped_column(String(64), default="")

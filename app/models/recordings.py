@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -12,6 +12,11 @@ from app.models.types import UTCDateTime, utcnow
 
 class Recording(db.Model):
     __tablename__ = "recordings"
+    __table_args__ = (
+        # Stalled fetches (pending, fetching) and the retention purge (stored,
+        # older than a date).
+        Index("ix_recordings_media_status_created_at", "media_status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recording_sid: Mapped[str] = mapped_column(String(64), unique=True, index=True)

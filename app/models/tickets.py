@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, inspect
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, inspect
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from app.extensions import db
@@ -39,17 +39,32 @@ ticket_calls = Table(
 )
 
 
+def _newest_first(name: str, *columns: str) -> Index:
+    """An index for a filter on `columns` whose result is listed newest first:
+    the (created_at, id) tail serves the order and the keyset of the next page."""
+    return Index(name, *columns, "created_at", "id")
+
+
 class Ticket(db.Model):
     __tablename__ = "tickets"
+    __table_args__ = (
+        _newest_first("ix_tickets_created_at_id"),
+        _newest_first("ix_tickets_status_created_at", "status"),
+        _newest_first("ix_tickets_assignee_created_at", "assignee_id"),
+        # The caller's tickets: the phone filter, the screen-pop, SMS replies.
+        _newest_first("ix_tickets_caller_created_at", "caller_id"),
+        _newest_first("ix_tickets_line_created_at", "line"),
+        _newest_first("ix_tickets_category_created_at", "category"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(8), unique=True, index=True)
     kind: Mapped[str] = mapped_column(String(16), default="complaint")
     status: Mapped[str] = mapped_column(String(16), default=TicketStatus.NEW.value)
-    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    category: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16), default="phone")
-    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"), index=True)
-    line: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
+    line: Mapped[str | None] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(2), default="fr")
     description: Mapped[str | None] = mapped_column(Text)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -62,9 +77,7 @@ class Ticket(db.Model):
     origin_call_id: Mapped[int | None] = mapped_column(
         ForeignKey("calls.id"), unique=True
     )
-    created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, index=True
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     caller: Mapped[Caller | None] = relationship()

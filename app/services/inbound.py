@@ -4,12 +4,13 @@ import re
 from collections.abc import Mapping
 
 from babel.dates import format_date
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.lines import Line
 from app.menus import normalise
-from app.models import Caller, Message, Ticket
+from app.models import Caller, Message, Ticket, TicketEvent
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
 from app.services.callers import caller_for
@@ -68,15 +69,35 @@ def _reply(
 
 
 def _awaiting_rating(caller: Caller) -> Ticket | None:
-    tickets = db.session.scalars(
-        select(Ticket).filter_by(caller_id=caller.id).order_by(Ticket.updated_at.desc())
+    """The caller's latest ticket asked for a rating, unless it has had one since.
+
+    Only the most recently updated of the tickets that asked counts: a digit is
+    not a rating of an older ticket. One query, whatever the histories hold.
+    """
+    asked, rated = aliased(TicketEvent), aliased(TicketEvent)
+    last_asked = (
+        select(func.max(asked.id))
+        .where(asked.ticket_id == Ticket.id, asked.action == "satisfaction_asked")
+        .scalar_subquery()
     )
-    for ticket in tickets:
-        actions = [event.action for event in ticket.events]
-        if "satisfaction_asked" in actions:
-            asked = len(actions) - 1 - actions[::-1].index("satisfaction_asked")
-            return None if "rating" in actions[asked:] else ticket
-    return None
+    rated_since = (
+        select(rated.id)
+        .where(
+            rated.ticket_id == Ticket.id,
+            rated.action == "rating",
+            rated.id > last_asked,
+        )
+        .exists()
+    )
+    row = db.session.execute(
+        select(Ticket, rated_since)
+        .where(Ticket.caller_id == caller.id, last_asked.is_not(None))
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row[1]:
+        return None
+    return row[0]
 
 
 def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:

@@ -17,19 +17,20 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app.extensions import db
 from app.lines import current_lines
 from app.menus import category_choices
-from app.models import Caller, Ticket
+from app.models import Ticket
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
 from app.services.callers import caller_for
 from app.services.followups import commit_and_dispatch
+from app.services.ticket_list import by_phone, newest_first
 from app.services.tickets import open_ticket
 from app.services.visibility import visible_tickets
 from app.tickets.forms import NewRequestForm
 
 bp = Blueprint("tickets", __name__)
+DESK_ROWS = 100  # the newest; older ones are found by the search
 
 
 def _search(query, text: str):
@@ -42,7 +43,7 @@ def _search(query, text: str):
     phone = to_e164(text, current_app.config["DEFAULT_REGION"])
     if phone is None:
         return query, False
-    return query.join(Caller).where(Caller.phone_e164 == phone), True
+    return query.where(by_phone(phone)), True
 
 
 def _form() -> NewRequestForm:
@@ -58,11 +59,9 @@ def _desk(form: NewRequestForm, text: str = "", mine: bool = False) -> str:
             flash(_("Search by reference (1234-5678) or phone number."), "error")
     if mine:
         query = query.where(Ticket.assignee_id == current_user.id)
-    tickets = db.session.scalars(
-        query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(100)
-    )
+    page = newest_first(query, DESK_ROWS)
     return render_template(
-        "tickets/index.html", tickets=list(tickets), form=form, q=text, mine=mine
+        "tickets/index.html", tickets=page.tickets, form=form, q=text, mine=mine
     )
 
 

@@ -1,7 +1,7 @@
 """reservations: an agent held for one call, device state, the queue's order
 
 Revision ID: c3d4e5f60006
-Revises: 6ef9f6df65d2
+Revises: a9e1c0de0005
 Create Date: 2026-11-29 13:10:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c3d4e5f60006'
-down_revision = '6ef9f6df65d2'
+down_revision = 'a9e1c0de0005'
 branch_labels = None
 depends_on = None
 
