@@ -21,7 +21,6 @@ TEMPLATES = (
     "resolved",
     "satisfaction",
     "status_reply",
-    "call_us",
     "new_ticket",
     "rating_thanks",
     "opted_out",

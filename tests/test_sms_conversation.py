@@ -279,18 +279,15 @@ def test_the_line_is_written_in_its_national_form(twilio_post, sms):
         Body=f"Où en est {ticket.display_reference} ?",
     )
     [reply] = [m.text for m in parse(response.data).iter("Message")]
-    assert reply == (
-        f"Pour connaitre l'état du dossier {ticket.display_reference}, appelez le "
-        "01 21 30 00 00 depuis le numéro qui l'a déposé."
-    )
+    assert reply.endswith(" Suivi: 01 21 30 00 00.")
 
 
 def test_numbers_of_another_country_keep_their_prefix(app):
     render = sms_texts().render
     values = {"reference": "1234-5674"}
-    assert "appelez le 01 21 30 00 00 " in render(
-        "call_us", "fr", region="BJ", line="+2290121300000", **values
+    assert "Suivi: 01 21 30 00 00." in render(
+        "new_ticket", "fr", region="BJ", line="+2290121300000", **values
     )
-    assert "appelez le +33 1 42 68 53 00 " in render(
-        "call_us", "fr", region="BJ", line="+33142685300", **values
+    assert "Suivi: +33 1 42 68 53 00." in render(
+        "new_ticket", "fr", region="BJ", line="+33142685300", **values
     )

@@ -51,11 +51,20 @@ def test_reference_from_the_phone_that_filed_it_gets_the_status(twilio_post):
     assert (inbound.ticket_id, inbound.status) == (ticket.id, "received")
 
 
-def test_reference_from_another_phone_is_told_to_call(twilio_post):
+def test_reference_from_another_phone_is_answered_as_an_unknown_one(twilio_post):
     ticket = make_ticket(make_caller(), line=LINE, status="in_progress")
-    reply = text(twilio_post, ticket.reference, from_=OTHER)
-    assert "appelez le" in reply
-    assert "en cours" not in reply  # no status for a stranger
+    unknown = "12345674"  # a valid reference nobody filed
+    stranger = text(twilio_post, ticket.reference, from_=OTHER)
+    wrong = text(twilio_post, unknown, from_=OTHER)
+    # The same answer as for a reference that does not exist: a new request.
+    assert "en cours" not in stranger  # no status for a stranger
+    new = db.session.scalars(select(Ticket).order_by(Ticket.id)).all()[1:]
+    assert stranger.replace(new[0].display_reference, "R") == wrong.replace(
+        new[1].display_reference, "R"
+    )
+    assert ticket.events[-1].action != "sms_status_request"
+    messages = db.session.scalars(select(Message).filter_by(direction="inbound"))
+    assert ticket.id not in {message.ticket_id for message in messages}
 
 
 def test_mistyped_reference_is_not_read_as_one(twilio_post):

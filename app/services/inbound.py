@@ -138,12 +138,11 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
         except InvalidReference:
             continue
         ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
-        if ticket is None:
+        if ticket is None or ticket.caller_id != caller.id:
+            # Only the phone that filed it hears the status; to any other, the
+            # reference is as unknown as a wrong one (voice does the same).
             continue
         inbound.ticket_id = ticket.id
-        if ticket.caller_id != caller.id:
-            # Only the phone that filed it hears the status: the rest are told to call.
-            return _reply(caller, line, "call_us", ticket)
         ticket.record("sms_status_request", "caller", message_sid=sid)
         day = format_date(
             ticket.updated_at.astimezone(line.timezone), "long", locale=ticket.language
