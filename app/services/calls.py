@@ -7,6 +7,7 @@ from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 
 from app.extensions import db
 from app.models import Call, Caller
@@ -63,6 +64,21 @@ UPSERTS: dict[str, Callable] = {
 }
 
 
+def _new_call(caller_id: object, now: BindParameter) -> dict[str, object]:
+    """The columns of a call logged on arrival, its parameters bound by name."""
+    return {
+        "call_sid": bindparam("sid"),
+        "caller_id": caller_id,
+        "from_raw": bindparam("from_raw"),
+        "line": bindparam("line"),
+        "direction": bindparam("direction"),
+        "status": "ringing",
+        "language": bindparam("language"),
+        "intent": bindparam("intent"),
+        "started_at": now,
+    }
+
+
 @cache
 def _arrival_statements(dialect: str) -> tuple[Executable, Executable]:
     """Add-caller-once and add-call-once, built once per database dialect.
@@ -85,17 +101,7 @@ def _arrival_statements(dialect: str) -> tuple[Executable, Executable]:
     )
     add_call = (
         insert(calls)
-        .values(
-            call_sid=bindparam("sid"),
-            caller_id=caller_id,
-            from_raw=bindparam("from_raw"),
-            line=bindparam("line"),
-            direction=bindparam("direction"),
-            status="ringing",
-            language=bindparam("language"),
-            intent=bindparam("intent"),
-            started_at=now,
-        )
+        .values(_new_call(caller_id, now))
         .on_conflict_do_nothing(index_elements=["call_sid"])
     )
     return add_caller, add_call
@@ -127,17 +133,7 @@ def _arrival_in_one_statement() -> Executable:
     )
     return (
         postgresql.insert(calls)
-        .values(
-            call_sid=bindparam("sid"),
-            caller_id=caller_id,
-            from_raw=bindparam("from_raw"),
-            line=bindparam("line"),
-            direction=bindparam("direction"),
-            status="ringing",
-            language=bindparam("language"),
-            intent=bindparam("intent"),
-            started_at=now,
-        )
+        .values(_new_call(caller_id, now))
         .on_conflict_do_nothing(index_elements=["call_sid"])
         .returning(calls.c.id, calls.c.caller_id)
     )
