@@ -127,8 +127,10 @@ def notify(
                 db.session.info.setdefault(OUTBOX, []).append(waiting.id)
                 return waiting
         send_after = max(now + window, allowed)
+    # A ticket's first text (its acknowledgment) has nothing held before it.
     held = hold or (
-        db.session.scalar(_unsent(ticket).where(Message.status == HELD).limit(1))
+        template != "acknowledgment"
+        and db.session.scalar(_unsent(ticket).where(Message.status == HELD).limit(1))
         is not None
     )
     channel, to, from_ = _addresses(
