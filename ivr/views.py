@@ -21,6 +21,7 @@ from app.services.calls import (
     call_for,
     log_arrival,
     note_intent,
+    note_intent_at_once,
     parse_count,
 )
 from app.services.followups import call_ended, commit_and_dispatch
@@ -148,7 +149,12 @@ def _answer_choice(route: Callable[..., ivr.Step]) -> Response:
         cache[key] = str(step.twiml)
         return twiml(cache[key])
     call = None
-    if step.intent and form_text("CallSid", 64):
+    call_sid = form_text("CallSid", 64)
+    if step.intent and call_sid:
+        if not step.wants_agent and note_intent_at_once(
+            call_sid, step.intent, step.category
+        ):
+            return twiml(step.twiml)  # written in one statement: nothing to commit
         call = call_for(request.form, line.number, _region())
         note_intent(call, step.intent, step.category)
     answer = ring(voice_menu, line, lang, call) if step.wants_agent else step.twiml

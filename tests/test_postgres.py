@@ -537,3 +537,29 @@ def test_ticket_pages_and_the_purge_follow_their_keysets_on_postgres(app, client
         patch.setattr(retention, "BATCH", 2)
         found = retention.expired(app)
     assert len({item.recording.id for item in found}) == 5
+
+
+def test_hang_up_after_the_category_files_it_in_that_category(app, post, sms):
+    """The category is written in one statement on PostgreSQL; the hang-up's
+    ticket must still find it."""
+    call_sid = sid("CA")
+    reach_voicemail(post, call_sid)
+    response = post("/voice/status", call_form(call_sid, CallStatus="completed"))
+    assert response.status_code == 204
+    db.session.expire_all()
+    call = db.session.scalars(select(Call)).one()
+    assert (call.intent, call.intent_category) == ("complaint", "delay")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.kind, ticket.category) == ("complaint", "delay")
+    assert len(sms.sent) == 1
+
+
+def test_a_callback_wish_never_replaces_a_complaint(app, post):
+    call_sid = sid("CA")
+    reach_voicemail(post, call_sid)
+    # Out of hours the closed menu's message is a callback; the call stays a
+    # complaint (the more specific wish).
+    post("/voice/closed?lang=fr&attempt=3", call_form(call_sid, Digits="7"))
+    db.session.expire_all()
+    call = db.session.scalars(select(Call)).one()
+    assert (call.intent, call.intent_category) == ("complaint", "delay")

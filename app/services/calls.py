@@ -3,7 +3,7 @@
 from collections.abc import Callable, Mapping
 from functools import cache
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
@@ -215,6 +215,22 @@ def apply_status(call: Call, form: Mapping[str, str]) -> bool:
         call.ended_at = utcnow()
         return True
     return False
+
+
+def note_intent_at_once(call_sid: str, intent: str, category: str | None) -> bool:
+    """note_intent() as one autocommit UPDATE, on PostgreSQL; False when it did
+    not apply (an unknown call, a complaint kept, SQLite): use call_for() then."""
+    if db.engine.dialect.name != "postgresql":
+        return False
+    query = update(Call).where(Call.call_sid == call_sid)
+    if intent != "complaint":
+        query = query.where(or_(Call.intent.is_(None), Call.intent != "complaint"))
+    values = {"intent": intent}
+    if category:
+        values["intent_category"] = category
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(query.values(**values)).rowcount == 1
 
 
 def note_intent(call: Call, intent: str, category: str | None = None) -> None:
