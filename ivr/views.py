@@ -403,6 +403,10 @@ def queue_result() -> Response:
     call = call_for(request.form, line.number, _region())
     if result == "hangup":
         release(call.call_sid)
+        # Over now, whenever its status callback comes (if ever): a caller who
+        # is gone must not stay at the head of the queue.
+        if call.advance_status("completed"):
+            call.ended_at = utcnow()
         # No caller is lost: waiting and hanging up files a callback.
         note = "caller hung up while waiting for an agent — call back"
         ticket_for_call(call, "callback", None, call.language or lang, note=note)
@@ -413,6 +417,8 @@ def queue_result() -> Response:
     elif result == "bridged":
         answer = ivr.goodbye(voice_menu, lang)
     else:
+        # Out of the queue for good (its end, an error): a message instead.
+        note_intent(call, "callback")
         answer = ivr.voicemail(voice_menu, lang, public_url, "callback")
     db.session.commit()
     return twiml(answer)

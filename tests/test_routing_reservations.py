@@ -222,3 +222,33 @@ def test_device_rejects_bad_input(client, agents, body):
     response = client.post("/softphone/device", json=body, headers=bearer(agents[0]))
     assert response.status_code == 400
     assert response.json["error"]["code"] == "invalid_device"
+
+
+def test_a_caller_gone_from_the_queue_never_blocks_the_next(
+    twilio_post, callers, agents
+):
+    """Twilio's queue result says they hung up; no status callback follows."""
+    agent = agents[0]
+    talking = sid("CA")
+    set_status(agent, "busy", call_sid=talking)
+    db.session.commit()
+    first, second = callers[:2]
+    waits = [first.press_0().find("Enqueue"), second.press_0().find("Enqueue")]
+    first.twiml(waits[0].get("action"), QueueResult="hangup")
+    end_agent_call(twilio_post, agent, talking)
+    assert second.twiml(waits[1].get("waitUrl")).find("Leave") is not None
+
+
+def test_a_caller_sent_from_the_queue_to_voicemail_leaves_it(
+    twilio_post, callers, agents
+):
+    agent = agents[0]
+    talking = sid("CA")
+    set_status(agent, "busy", call_sid=talking)
+    db.session.commit()
+    first, second = callers[:2]
+    waits = [first.press_0().find("Enqueue"), second.press_0().find("Enqueue")]
+    root = first.twiml(waits[0].get("action"), QueueResult="error")
+    assert root.find("Record") is not None
+    end_agent_call(twilio_post, agent, talking)
+    assert second.twiml(waits[1].get("waitUrl")).find("Leave") is not None
