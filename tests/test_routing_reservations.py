@@ -27,6 +27,14 @@ def presence(agent) -> tuple[str, str | None]:
     return row.status, row.call_sid
 
 
+def on_another_call(agent) -> str:
+    """The agent talks to someone else: that call's SID."""
+    talking = sid("CA")
+    set_status(agent, "busy", call_sid=talking)
+    db.session.commit()
+    return talking
+
+
 def rung(root) -> str | None:
     return root.findtext("Dial/Client/Identity")
 
@@ -92,9 +100,7 @@ def test_a_late_callback_of_an_old_call_never_frees_an_agent_on_a_new_one(
 
 def test_the_queue_serves_callers_in_arrival_order(twilio_post, callers, agents):
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     waits = [caller.press_0().find("Enqueue") for caller in callers]
     assert all(enqueue is not None for enqueue in waits)
     announced = [
@@ -132,9 +138,7 @@ def test_a_caller_whose_agent_does_not_answer_keeps_their_place(
     twilio_post, callers, agents
 ):
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     first, second = callers[:2]
     waits = [first.press_0().find("Enqueue"), second.press_0().find("Enqueue")]
     end_agent_call(twilio_post, agent, talking)
@@ -151,9 +155,7 @@ def test_a_caller_whose_agent_does_not_answer_keeps_their_place(
 
 def test_a_new_caller_does_not_jump_the_queue(twilio_post, callers, agents):
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     waiting = callers[0].press_0().find("Enqueue")
     end_agent_call(twilio_post, agent, talking)
     # The agent is free, but someone was waiting first.
@@ -165,9 +167,7 @@ def test_a_caller_who_hangs_up_in_the_queue_after_claiming_frees_the_agent(
     twilio_post, callers, agents, sms
 ):
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     caller = callers[0]
     enqueue = caller.press_0().find("Enqueue")
     end_agent_call(twilio_post, agent, talking)
@@ -229,9 +229,7 @@ def test_a_caller_gone_from_the_queue_never_blocks_the_next(
 ):
     """Twilio's queue result says they hung up; no status callback follows."""
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     first, second = callers[:2]
     waits = [first.press_0().find("Enqueue"), second.press_0().find("Enqueue")]
     first.twiml(waits[0].get("action"), QueueResult="hangup")
@@ -243,9 +241,7 @@ def test_a_caller_sent_from_the_queue_to_voicemail_leaves_it(
     twilio_post, callers, agents
 ):
     agent = agents[0]
-    talking = sid("CA")
-    set_status(agent, "busy", call_sid=talking)
-    db.session.commit()
+    talking = on_another_call(agent)
     first, second = callers[:2]
     waits = [first.press_0().find("Enqueue"), second.press_0().find("Enqueue")]
     root = first.twiml(waits[0].get("action"), QueueResult="error")
