@@ -139,6 +139,20 @@ HEARTBEAT_SECONDS = 20  # the softphone page's beat (presence expires after 60 s
 # --- stand-ins --------------------------------------------------------------------
 
 
+def call_form(call_sid: str, phone: str, status: str, **extra: str) -> dict[str, str]:
+    """The fields Twilio sends with every voice webhook of this call."""
+    return {
+        "CallSid": call_sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": phone,
+        "To": LINE,
+        "CallStatus": status,
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
 class TimedTwilioStandIn(TwilioStandIn):
     """The REST stand-in, noting when each accepted Messages.json POST arrived."""
 
@@ -293,16 +307,7 @@ class Caller:
         await asyncio.sleep(self.rng.uniform(*self.think) * scale)
 
     def form(self, status: str = "in-progress", **extra: str) -> dict[str, str]:
-        return {
-            "CallSid": self.call_sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": self.phone,
-            "To": LINE,
-            "CallStatus": status,
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-            **extra,
-        }
+        return call_form(self.call_sid, self.phone, status, **extra)
 
     async def post(
         self, url: str, form: dict[str, str], expect: int = 200
@@ -1140,16 +1145,7 @@ class InProcessCaller:
         self.validator = RequestValidator(AUTH_TOKEN)
 
     def form(self, status: str = "in-progress", **extra: str) -> dict[str, str]:
-        return {
-            "CallSid": self.call_sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": self.phone,
-            "To": LINE,
-            "CallStatus": status,
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-            **extra,
-        }
+        return call_form(self.call_sid, self.phone, status, **extra)
 
     def steps(self) -> Iterator[tuple[str, Callable[[], object]]]:
         """(webhook, send) for each step; send() returns the parsed TwiML."""
