@@ -75,7 +75,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -168,21 +167,19 @@ class TimedTwilioStandIn(TwilioStandIn):
         return status, payload
 
 
-@contextmanager
-def media_server() -> Iterator[media_standin.MediaStandIn]:
-    """The tests' recording-media stand-in, served from a thread."""
-    standin = media_standin.MediaStandIn()
-    server = ThreadingHTTPServer((HOST, 0), media_standin._handler(standin))
-    server.daemon_threads = True
-    standin.url = f"http://{HOST}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield standin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def private_services(
+    stack: ExitStack,
+) -> tuple[Path, str, RedisServer, media_standin.MediaStandIn]:
+    """A temporary folder, a PostgreSQL schema, a redis-server and the media
+    stand-in, all this run's own and stopped with `stack`."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="calls-")))
+    database_url = stack.enter_context(postgres_schema())
+    redis = RedisServer(
+        shutil.which("redis-server") or "redis-server", free_port(), tmp
+    )
+    redis.start()
+    stack.callback(redis.stop)
+    return tmp, database_url, redis, stack.enter_context(media_standin.serving())
 
 
 # --- one request ------------------------------------------------------------------
@@ -804,16 +801,9 @@ def load_run(args: argparse.Namespace) -> int:
     summaries: list[dict] = []
     targets: dict[str, bool] = {}
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="calls-")))
-        database_url = stack.enter_context(postgres_schema())
-        redis = RedisServer(
-            shutil.which("redis-server") or "redis-server", free_port(), tmp
-        )
-        redis.start()
-        stack.callback(redis.stop)
+        tmp, database_url, redis, media = private_services(stack)
         twilio = TimedTwilioStandIn((ACCOUNT_SID, AUTH_TOKEN)).start()
         stack.callback(twilio.stop)
-        media = stack.enter_context(media_server())
         audio = {n: media_standin.make_wav(RECORDING_SECONDS, n) for n in (1, 2)}
         env = flask_env(
             tmp / "instance",
@@ -1238,14 +1228,7 @@ def profile_run(args: argparse.Namespace) -> int:
     from config import ProductionConfig
 
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="calls-")))
-        database_url = stack.enter_context(postgres_schema())
-        redis = RedisServer(
-            shutil.which("redis-server") or "redis-server", free_port(), tmp
-        )
-        redis.start()
-        stack.callback(redis.stop)
-        media = stack.enter_context(media_server())
+        tmp, database_url, redis, media = private_services(stack)
         audio = media_standin.make_wav(RECORDING_SECONDS)
         settings = {
             "DATABASE_URL": database_url,

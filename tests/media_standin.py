@@ -7,6 +7,7 @@ import struct
 import threading
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -87,8 +88,9 @@ def _handler(standin: MediaStandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def media() -> Iterator[MediaStandIn]:
+@contextmanager
+def serving() -> Iterator[MediaStandIn]:
+    """The stand-in, served from a thread on a free port of 127.0.0.1."""
     standin = MediaStandIn()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
     server.daemon_threads = True
@@ -101,3 +103,9 @@ def media() -> Iterator[MediaStandIn]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def media() -> Iterator[MediaStandIn]:
+    with serving() as standin:
+        yield standin
