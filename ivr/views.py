@@ -316,7 +316,7 @@ def dial_result() -> Response:
     call = call_for(request.form, line.number, _region())
     # The agent did not take it: free them (a failed leg means their softphone
     # is gone, so it leaves routing) before ringing anyone else.
-    release(call.call_sid, "offline" if dialled == "failed" else "available")
+    release(call.call_sid, dialled)
     tried = parse_tried(request.args.get("tried"))
     answer = ring(voice_menu, line, lang, call, tried)
     db.session.commit()
@@ -345,9 +345,7 @@ def agent_status() -> tuple[str, int]:
     elif status_value in FINAL_STATUSES:
         # Only this call's hold on the agent ends: a late callback of an
         # earlier call never frees an agent who is on a new one.
-        release(
-            parent, "offline" if status_value == "failed" else "available", talking=True
-        )
+        release(parent, status_value, talking=True)
     db.session.commit()
     return "", 204
 

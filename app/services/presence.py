@@ -62,12 +62,10 @@ def set_status(user: User, status: str, call_sid: str | None = None) -> Presence
     return presence
 
 
-def heartbeat(user: User, registered: bool | None = None) -> Presence:
-    presence = presence_of(user)
-    presence.last_seen = utcnow()
+def heartbeat(user: User, registered: bool | None = None) -> None:
+    presence_of(user).last_seen = utcnow()
     if registered is not None:
         device_changed(user, registered)
-    return presence
 
 
 def device_changed(user: User, registered: bool) -> Presence:
@@ -101,19 +99,6 @@ def _claimable(now) -> ColumnElement[bool]:
         Presence.status == "available",
         and_(Presence.status == RINGING, Presence.since < now - CLAIM_LEASE),
     )
-
-
-def available_agents(
-    line: str, exclude: set[int] | frozenset[int] = frozenset()
-) -> list[User]:
-    """Agents who may ring now for this line, longest idle first."""
-    query = (
-        select(User)
-        .join(Presence, Presence.user_id == User.id)
-        .where(_reachable(line, ("available",)))
-        .order_by(Presence.since, User.id)
-    )
-    return [user for user in db.session.scalars(query) if user.id not in exclude]
 
 
 def claim_agent(
@@ -163,20 +148,26 @@ def claimed_for(call_sid: str) -> User | None:
     return db.session.get(User, user_id) if user_id is not None else None
 
 
-def release(call_sid: str, status: str = "available", *, talking: bool = False) -> int:
-    """Free the agent held for this call; `status` offline when their device failed.
+def release(
+    call_sid: str, outcome: str = "completed", *, talking: bool = False
+) -> None:
+    """Free the agent held for this call, by how Twilio says their leg ended.
 
-    Ringing claims only, unless `talking`: the call with them ended too.
+    A failed leg means their softphone cannot be reached: they go offline
+    rather than ring for the next caller. Ringing claims only, unless
+    `talking`: the call with them ended too.
     """
     held = (RINGING, "busy") if talking else (RINGING,)
-    now = utcnow()
-    freed = db.session.execute(
+    db.session.execute(
         update(Presence)
         .where(Presence.call_sid == call_sid, Presence.status.in_(held))
-        .values(status=status, call_sid=None, since=now)
+        .values(
+            status="offline" if outcome == "failed" else "available",
+            call_sid=None,
+            since=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
-    return freed.rowcount
 
 
 def agents_online(line: str) -> bool:
