@@ -19,6 +19,7 @@ from app.references import InvalidReference, parse_reference
 from app.services.calls import (
     apply_status,
     call_for,
+    end_at_once,
     log_arrival,
     note_intent,
     note_intent_at_once,
@@ -267,7 +268,9 @@ def voicemail() -> Response:
     recorded = bool(form_text("RecordingSid", 64))
     # The recording row before the ticket, in the order the recording callback
     # takes them: the two may run at once and must not deadlock.
-    recording = recording_for(request.form, call, "voicemail") if recorded else None
+    recording = (
+        recording_for(request.form, call, "voicemail", new=True) if recorded else None
+    )
     ticket, created = ticket_for_call(call, purpose, category, lang)
     if recording is not None:
         attach(recording, ticket)
@@ -288,8 +291,12 @@ def status() -> Response | tuple[str, int]:
     if not form_text("CallSid", 64):
         return "CallSid is required", 400
     line = _line()
+    # Most calls end with nothing more to do: one statement then (PostgreSQL).
+    ended_now = end_at_once(request.form)
+    if ended_now is not None and ended_now.settled:
+        return "", 204
     call = call_for(request.form, line.number, _region())
-    ended = apply_status(call, request.form)
+    ended = ended_now is not None or apply_status(call, request.form)
     if ended and call.intent in ("agent", "callback"):
         # The caller is gone: the agent held or talking for them is free again.
         release(call.call_sid, talking=True)

@@ -32,7 +32,12 @@ from app.menus import menu_for
 from app.models import Call, Recording, Ticket
 from app.services.calls import call_for
 from app.services.followups import commit_and_dispatch
-from app.services.recordings import attach, note_absent, recording_for
+from app.services.recordings import (
+    attach,
+    mark_for_fetch_at_once,
+    note_absent,
+    recording_for,
+)
 from app.services.tickets import ticket_for_call
 from app.services.visibility import may_listen
 from app.spool import save_request
@@ -59,6 +64,11 @@ PURPOSES = ("complaint", "callback")
 def callback() -> tuple[str, int]:
     if not form_text("RecordingSid", 64) or not form_text("CallSid", 64):
         return "RecordingSid and CallSid are required", 400
+    # Most callbacks only say the voicemail is ready: one statement then.
+    recording_id = mark_for_fetch_at_once(request.form)
+    if recording_id is not None:
+        schedule_fetch(recording_id)
+        return "", 204
     # Recording callbacks carry no To: the line is the call's, if we know it.
     known = db.session.scalar(select(Call).filter_by(call_sid=form_text("CallSid", 64)))
     line = current_lines().for_number(known.line if known else None)

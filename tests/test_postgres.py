@@ -563,3 +563,62 @@ def test_a_callback_wish_never_replaces_a_complaint(app, post):
     db.session.expire_all()
     call = db.session.scalars(select(Call)).one()
     assert (call.intent, call.intent_category) == ("complaint", "delay")
+
+
+def test_the_usual_end_of_a_complaint_call_takes_one_statement_each(
+    app, post, sms, monkeypatch
+):
+    """The recording callback and the final status of a voicemail call are one
+    UPDATE each on PostgreSQL: they must still leave what the longer path left,
+    fetch the media once however often Twilio repeats, and end the call once."""
+    fetches: list[int] = []
+    monkeypatch.setattr("recordings.views.schedule_fetch", fetches.append)
+    call_sid, recording_sid = sid("CA"), sid("RE")
+    reach_voicemail(post, call_sid)
+    action = call_form(
+        call_sid,
+        CallStatus="in-progress",
+        RecordingSid=recording_sid,
+        RecordingUrl=recording_form(call_sid, recording_sid)["RecordingUrl"],
+        Digits="#",
+    )
+    assert post(VOICEMAIL, action).status_code == 200
+    statements: list[str] = []
+    event.listen(
+        db.engine,
+        "before_cursor_execute",
+        lambda *args: statements.append(args[2].split()[0]),
+    )
+    callbacks = [
+        post(RECORDING_CALLBACK, recording_form(call_sid, recording_sid))
+        for _ in range(2)
+    ]
+    ended = post(
+        "/voice/status", call_form(call_sid, CallStatus="completed", CallDuration="31")
+    )
+    db.session.expire_all()
+    ended_at = db.session.scalars(select(Call)).one().ended_at
+    late = post(
+        "/voice/status", call_form(call_sid, CallStatus="completed", CallDuration="31")
+    )
+
+    assert [r.status_code for r in (*callbacks, ended, late)] == [204] * 4
+    assert statements[0] == "UPDATE"  # the first callback: one statement, no BEGIN
+    db.session.expire_all()
+    recording = db.session.scalars(select(Recording)).one()
+    assert fetches == [recording.id]
+    assert (recording.status, recording.media_status) == ("completed", "pending")
+    assert (recording.duration, recording.channels, recording.source) == (
+        12,
+        1,
+        "RecordVerb",
+    )
+    assert (
+        recording.media_url == recording_form(call_sid, recording_sid)["RecordingUrl"]
+    )
+    call = db.session.scalars(select(Call)).one()
+    assert (call.status, call.duration) == ("completed", 31)
+    assert call.ended_at == ended_at is not None  # a repeated end changes nothing
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert actions(ticket).count("recording") == 1
+    assert len(sms.sent) == 1

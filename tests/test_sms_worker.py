@@ -366,8 +366,7 @@ def lost_message() -> Message:
     open_ticket(
         caller_for(CALLER), "counter", "payment", None, LINE, "fr", "agent@example.org"
     )
-    [message_id] = db.session.info.pop(OUTBOX)
-    message = db.session.get(Message, message_id)
+    [message] = db.session.info.pop(OUTBOX)
     message.created_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     return message

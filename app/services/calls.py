@@ -1,16 +1,18 @@
 """Calls as Twilio reports them: logged on arrival, advanced by status callbacks."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import String, bindparam, func, or_, select, update
+from sqlalchemy import Integer, String, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 
 from app.extensions import db
-from app.models import Call, Caller
+from app.models import Call, Caller, Ticket
+from app.models.calls import FINAL_STATUSES
 from app.models.types import UTCDateTime, utcnow
 from app.phone import to_e164
 from app.services.callers import caller_for
@@ -215,6 +217,67 @@ def apply_status(call: Call, form: Mapping[str, str]) -> bool:
         call.ended_at = utcnow()
         return True
     return False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A call just ended by end_at_once(), with what its end may still call for."""
+
+    call_id: int
+    intent: str | None
+    agent_id: int | None
+    has_ticket: bool
+
+    @property
+    def settled(self) -> bool:
+        """No agent to free or texts to release, no ticket left to file."""
+        return (
+            self.agent_id is None
+            and self.intent not in ("agent", "callback")
+            and (self.intent is None or self.has_ticket)
+        )
+
+
+@cache
+def _ending() -> Executable:
+    """The UPDATE of end_at_once(), built once."""
+    calls = Call.__table__
+    has_ticket = select(Ticket.id).where(Ticket.origin_call_id == calls.c.id).exists()
+    return (
+        update(calls)
+        .where(
+            calls.c.call_sid == bindparam("sid"),
+            calls.c.status.not_in(FINAL_STATUSES),
+        )
+        .values(
+            status=bindparam("status"),
+            ended_at=bindparam("now", type_=UTCDateTime()),
+            duration=func.coalesce(
+                bindparam("duration", type_=Integer()), calls.c.duration
+            ),
+        )
+        .returning(calls.c.id, calls.c.intent, calls.c.agent_id, has_ticket)
+    )
+
+
+def end_at_once(form: Mapping[str, str]) -> Ended | None:
+    """apply_status() for a call's final status, as one autocommit UPDATE on
+    PostgreSQL. None when it does not apply (SQLite, a status that is not final,
+    an unknown call, one ended already): use call_for() and apply_status() then.
+    """
+    status = (form.get("CallStatus") or "")[:16]
+    if status not in FINAL_STATUSES or db.engine.dialect.name != "postgresql":
+        return None
+    params = {
+        "sid": (form.get("CallSid") or "")[:64],
+        "status": status,
+        "now": utcnow(),
+        "duration": parse_count(form.get("CallDuration")),
+    }
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        row = connection.execute(_ending(), params).first()
+    return Ended(*row) if row is not None else None
 
 
 def note_intent_at_once(call_sid: str, intent: str, category: str | None) -> bool:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import phonenumbers
 from flask import current_app
 from rq import Callback
-from sqlalchemy import or_, select, update
+from sqlalchemy import inspect, or_, select, update
 
 from app.extensions import db
 from app.jobs import CLAIM_LEASE, mark_failed, send_message
@@ -124,7 +124,7 @@ def notify(
                 ticket.record(
                     "sms_rewritten", "system", message_id=waiting.id, template=template
                 )
-                db.session.info.setdefault(OUTBOX, []).append(waiting.id)
+                db.session.info.setdefault(OUTBOX, []).append(waiting)
                 return waiting
         send_after = max(now + window, allowed)
     # A ticket's first text (its acknowledgment) has nothing held before it.
@@ -154,7 +154,7 @@ def notify(
     db.session.flush()
     ticket.record("sms_queued", "system", message_id=message.id, template=template)
     if not held:
-        db.session.info.setdefault(OUTBOX, []).append(message.id)
+        db.session.info.setdefault(OUTBOX, []).append(message)
     return message
 
 
@@ -187,7 +187,7 @@ def _release(message_ids: Iterable[int]) -> int:
         message = db.session.get(Message, message_id)
         held = message is not None and message.status == HELD
         if held and _take_unsent(message, status="queued"):
-            db.session.info.setdefault(OUTBOX, []).append(message_id)
+            db.session.info.setdefault(OUTBOX, []).append(message)
             released += 1
     return released
 
@@ -217,14 +217,17 @@ def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
 def commit_and_dispatch() -> None:
     """Commit, then hand every message written in this transaction to the jobs.
 
-    What a job needs is read before the commit, from the session's own rows:
-    after it they would be expired and read again from the database.
+    The outbox holds the messages themselves, not their ids: the session keeps
+    only weak references to clean rows, and reading one again after its flush
+    would cost a SELECT. What a job needs is read before the commit, which
+    expires them.
     """
-    outgoing = []
-    for message_id in dict.fromkeys(db.session.info.pop(OUTBOX, [])):
-        message = db.session.get(Message, message_id)
-        if message is not None and message.status == "queued":
-            outgoing.append((message.id, message.send_after))
+    outgoing = [
+        (message.id, message.send_after)
+        for message in dict.fromkeys(db.session.info.pop(OUTBOX, []))
+        # One written before a rollback is gone (transient): nothing to send.
+        if inspect(message).persistent and message.status == "queued"
+    ]
     db.session.commit()
     for message_id, send_after in outgoing:
         dispatch(message_id, send_after)

@@ -21,17 +21,26 @@ KIND_FOR_PURPOSE = {
 
 
 def _insert(ticket: Ticket) -> Ticket:
-    """Add with a fresh random reference, drawing again on the rare collision."""
+    """Add with a fresh random reference, drawing again on the rare clash.
+
+    In a savepoint, with no SELECT first: a clash undoes only this insert. An
+    IntegrityError that is not a clash (the call's one ticket, filed by another
+    delivery meanwhile) goes to the caller.
+    """
     for _ in range(20):
         ticket.reference = new_reference()
-        if (
-            db.session.scalar(select(Ticket.id).filter_by(reference=ticket.reference))
-            is None
-        ):
-            db.session.add(ticket)
-            db.session.flush()
+        try:
+            with db.session.begin_nested():
+                db.session.add(ticket)
             return ticket
+        except IntegrityError:
+            if ticket.origin_call_id is not None and _of_call(ticket.origin_call_id):
+                raise
     raise RuntimeError("no free ticket reference after 20 draws")
+
+
+def _of_call(call_id: int) -> Ticket | None:
+    return db.session.scalar(select(Ticket).filter_by(origin_call_id=call_id))
 
 
 def has_ticket(call: Call) -> bool:
@@ -52,7 +61,7 @@ def ticket_for_call(
     Voicemail actions, recording callbacks and hang-ups all end here, in any
     order and any number of times: the unique origin_call_id keeps it to one.
     """
-    existing = db.session.scalar(select(Ticket).filter_by(origin_call_id=call.id))
+    existing = _of_call(call.id)
     if existing is not None:
         return existing, False
     kind = KIND_FOR_PURPOSE.get(purpose, "callback")
@@ -75,8 +84,7 @@ def ticket_for_call(
     if note:
         ticket.record("note", "system", text=note)
     try:
-        with db.session.begin_nested():
-            _insert(ticket)
+        _insert(ticket)
     except IntegrityError:
         # Another delivery of the same callback won the race.
         return db.session.scalars(
@@ -109,18 +117,17 @@ def open_ticket(
     `actor` is the staff e-mail, or "caller" for a text; an inbound text is
     answered in its own reply, so it asks for no separate acknowledgment.
     """
-    ticket = _insert(
-        Ticket(
-            kind="request",
-            category=category,
-            channel=channel,
-            caller=caller,
-            line=line,
-            language=language,
-            description=description,
-        )
+    ticket = Ticket(
+        kind="request",
+        category=category,
+        channel=channel,
+        caller=caller,
+        line=line,
+        language=language,
+        description=description,
     )
-    ticket.record("created", actor, channel=channel)
+    ticket.record("created", actor, channel=channel)  # inserted with the ticket
+    _insert(ticket)
     if acknowledge:
         followups.acknowledge(ticket)
     return ticket
