@@ -1,14 +1,15 @@
 """Callers and their history (the screen-pop)."""
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Call, Caller, Message, Ticket, User
 from app.serializers import call_json, caller_json, message_json, ticket_json
-from app.services.ticket_list import ROW_OPTIONS
 from app.services.visibility import visible_tickets
 
 # The screen-pop shows the newest of each: a caller of twenty years stays one
@@ -33,29 +34,48 @@ def caller_for(phone_e164: str | None) -> Caller | None:
     return caller
 
 
-def history_for(phone_e164: str, viewer: User | None = None) -> dict[str, Any] | None:
-    """Everything the centre knows about a caller, as `viewer` may see it."""
-    caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
-    if caller is None:
-        return None
-    query = select(Ticket).filter_by(caller_id=caller.id).options(*ROW_OPTIONS)
-    if viewer is not None:
-        query = query.where(visible_tickets(viewer))
-    tickets = db.session.scalars(
-        query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(HISTORY_LIMIT)
+@cache
+def _history_statements() -> tuple[Select, Select, Select, Select]:
+    """The screen-pop's four queries, built once: only their parameters vary.
+
+    Its tickets need no join to their caller, already loaded by the first.
+    """
+    caller_id = bindparam("caller_id")
+    caller = select(Caller).where(Caller.phone_e164 == bindparam("phone"))
+    tickets = (
+        select(Ticket)
+        .where(Ticket.caller_id == caller_id)
+        .options(joinedload(Ticket.assignee), joinedload(Ticket.service))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(HISTORY_LIMIT)
     )
-    calls = db.session.scalars(
+    calls = (
         select(Call)
-        .filter_by(caller_id=caller.id)
+        .where(Call.caller_id == caller_id)
         .order_by(Call.started_at.desc(), Call.id.desc())
         .limit(HISTORY_LIMIT)
     )
-    messages = db.session.scalars(
+    messages = (
         select(Message)
-        .filter_by(caller_id=caller.id)
+        .where(Message.caller_id == caller_id)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(HISTORY_LIMIT)
     )
+    return caller, tickets, calls, messages
+
+
+def history_for(phone_e164: str, viewer: User | None = None) -> dict[str, Any] | None:
+    """Everything the centre knows about a caller, as `viewer` may see it."""
+    by_phone, tickets_of, calls_of, messages_of = _history_statements()
+    caller = db.session.scalar(by_phone, {"phone": phone_e164})
+    if caller is None:
+        return None
+    mine = {"caller_id": caller.id}
+    if viewer is not None and not viewer.is_supervisor:
+        tickets_of = tickets_of.where(visible_tickets(viewer))
+    tickets = db.session.scalars(tickets_of, mine)
+    calls = db.session.scalars(calls_of, mine)
+    messages = db.session.scalars(messages_of, mine)
     return {
         "caller": caller_json(caller),
         "tickets": [ticket_json(ticket) for ticket in tickets],
