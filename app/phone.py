@@ -1,6 +1,7 @@
 """Phone numbers: normalised once, at the boundary, to E.164; written for people."""
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -10,6 +11,9 @@ _BENIN_CODE = 229
 _OLD_BENIN_LENGTH = 8
 
 
+# Every webhook of a call carries the same From, and callers call again: parsing
+# is the costly part of a webhook that writes nothing else about the number.
+@lru_cache(maxsize=4096)
 def to_e164(raw: str | None, region: str = "BJ") -> str | None:
     """The E.164 form of `raw`, or None when it is no usable phone number.
 
