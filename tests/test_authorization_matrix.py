@@ -225,12 +225,19 @@ def body_rows(world: World, body: dict) -> set[str]:
 
 
 def html_rows(world: World, response: TestResponse) -> set[str]:
-    """The labels of the ticket references and recording links on a page."""
+    """The labels of the references and SIDs in a page's tables (not in the
+    search box, which repeats what was typed)."""
     page = response.get_data(as_text=True)
-    found = {label for marker, label in world.labels.items() if marker in page}
-    for recording_id in re.findall(r'href="/recordings/(\d+)"', page):
-        found.add(world.labels[f"recording:{recording_id}"])
-    return found
+    rows = " ".join(re.findall(r"<tbody>(.*?)</tbody>", page, re.DOTALL))
+    return {label for marker, label in world.labels.items() if marker in rows}
+
+
+def recording_links(world: World, response: TestResponse) -> set[str]:
+    page = response.get_data(as_text=True)
+    return {
+        world.labels[f"recording:{recording_id}"]
+        for recording_id in re.findall(r'href="/recordings/(\d+)"', page)
+    }
 
 
 def no_rows(world: World, response: TestResponse) -> set[str]:
@@ -251,10 +258,72 @@ class Endpoint:
 TP = {"Tp", "Cp", "Mp", "Rp"}  # the pensions ticket's detail
 TS = {"Ts", "Ctook", "Cfollow", "Ms", "Rs"}  # the salaries ticket's detail
 
+LISTED = api(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
+DESK = pages(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
+
 ENDPOINTS = [
     Endpoint("api history", "/api/callers/{phone}/history", api_as, json_rows, HISTORY),
+    Endpoint(
+        "api history, session",
+        "/api/callers/{phone}/history",
+        page_as,
+        json_rows,
+        HISTORY,
+    ),
+    Endpoint("api tickets", "/api/tickets", api_as, json_rows, LISTED),
+    Endpoint(
+        "api tickets by phone", "/api/tickets?phone={phone}", api_as, json_rows, LISTED
+    ),
     Endpoint("api ticket Tp", "/api/tickets/{Tp}", api_as, json_rows, api(TP, 404, TP)),
     Endpoint("api ticket Ts", "/api/tickets/{Ts}", api_as, json_rows, api(404, TS, TS)),
+    # Listening: the ticket's assignee or the call's agent (CONTRACT §6).
+    Endpoint(
+        "api audio Rp",
+        "/api/recordings/{Rp}/audio",
+        api_as,
+        no_rows,
+        api(set(), 403, set()),
+    ),
+    Endpoint(
+        "api audio Rs",
+        "/api/recordings/{Rs}/audio",
+        api_as,
+        no_rows,
+        api(403, set(), set()),
+    ),
+    Endpoint("desk", "/", page_as, html_rows, DESK),
+    Endpoint("desk search by phone", "/?q={phone}", page_as, html_rows, DESK),
+    Endpoint(
+        "desk search Ts", "/?q={Ts}", page_as, html_rows, pages(set(), {"Ts"}, {"Ts"})
+    ),
+    Endpoint(
+        "recordings list",
+        "/recordings",
+        page_as,
+        recording_links,
+        pages(403, 403, ALL_RECORDINGS),
+    ),
+    Endpoint(
+        "recording player Rp",
+        "/recordings/{Rp}",
+        page_as,
+        no_rows,
+        pages(set(), 403, set()),
+    ),
+    Endpoint(
+        "supervision (waiting callers)",
+        "/softphone/supervision",
+        page_as,
+        no_rows,
+        pages(403, 403, set()),
+    ),
+    Endpoint(
+        "recording player Rs",
+        "/recordings/{Rs}",
+        page_as,
+        no_rows,
+        pages(403, set(), set()),
+    ),
 ]
 
 
@@ -338,3 +407,32 @@ def test_an_agents_history_is_still_four_statements(world, who):
     # The caller; tickets with their links; calls; messages: the filters are
     # subqueries of the same statements.
     assert len(statements) == 4, statements
+
+
+# Endpoints that return no caller data; the screen-pop stream is tested above.
+NO_CALLER_DATA = {
+    "static",
+    "auth.login",
+    "api.openapi_document",
+    "softphone.page",
+    "softphone.static",
+    "softphone.voice_sdk",
+    "softphone.token",
+    "softphone.events",
+    "recordings.wavesurfer",
+}
+
+
+def test_every_page_and_api_read_is_in_the_matrix(app):
+    """A new GET endpoint must join ENDPOINTS (or say it shows no caller data)."""
+    urls = app.url_map.bind("localhost")
+    placeholders = {"phone": CALLER, "Tp": "1234-5674", "Ts": "1234-5674"}
+    placeholders |= {"Rp": 1, "Rs": 2}
+    covered = {
+        urls.match(endpoint.path.split("?")[0].format(**placeholders), "GET")[0]
+        for endpoint in ENDPOINTS
+    }
+    reads = {
+        rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods
+    }
+    assert reads - covered - NO_CALLER_DATA == set()
