@@ -15,7 +15,7 @@ The rule, in one place:
   person who sent or received it.
 
 So whoever sees a ticket sees all its calls and messages: its detail needs no
-filter beyond the ticket's own (may_see).
+filter beyond the ticket's own (visible_tickets).
 
 The filters are SQL, for `where()`; `viewer_id` and `caller_id` may be values or
 bind parameters, so a statement built once serves every agent and caller.
@@ -93,12 +93,6 @@ def caller_messages_visible_to(viewer_id: Id, caller_id: Id) -> ColumnElement[bo
         and_(Message.ticket_id.is_not(None), its_ticket.exists()),
         and_(Message.ticket_id.is_(None), took_a_call),
     )
-
-
-def may_see(user: User, ticket: Ticket) -> bool:
-    if user.is_supervisor or ticket.service_id is None or ticket.assignee_id == user.id:
-        return True
-    return any(service.id == ticket.service_id for service in user.services)
 
 
 def may_listen(user: User, recording: Recording) -> bool:
