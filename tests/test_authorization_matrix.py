@@ -17,17 +17,21 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from werkzeug.test import TestResponse
 
+from app import create_app
 from app.events import KEEPALIVE, agent_channel
 from app.extensions import db
 from app.models import Call, Message, Recording, Role, Service, User
-from app.services.callers import history_for
+from app.services.callers import _history_statements, history_for
 from app.services.presence import set_status
+from config import TestingConfig
 from tests.conftest import CALLER, LINE
 from tests.factories import PASSWORD, make_caller, make_ticket, make_token, make_user
 from tests.factories import sid as new_sid
 from tests.media_standin import make_wav
+from tests.test_migrations import flask_env, postgres_schema, run_flask
 from tests.test_queries import counting
 
 PEOPLE = ("agent_p", "agent_s", "supervisor", "admin", "disabled", "nobody")
@@ -436,3 +440,84 @@ def test_every_page_and_api_read_is_in_the_matrix(app):
         rule.endpoint for rule in app.url_map.iter_rules() if "GET" in rule.methods
     }
     assert reads - covered - NO_CALLER_DATA == set()
+
+
+# --- on PostgreSQL: an agent's history reads indexes, never a whole table --------
+
+FILL = """
+INSERT INTO services (id, key, name) SELECT g, 's' || g, 'S' || g
+  FROM generate_series(1, 10) g;
+INSERT INTO users (id, email, role, password_hash, active, failed_logins, created_at)
+  SELECT g, 'u' || g || '@example.org', 'agent', 'x', true, 0, now()
+  FROM generate_series(1, 50) g;
+INSERT INTO user_services SELECT g, 1 + g % 10 FROM generate_series(1, 50) g;
+INSERT INTO callers (id, phone_e164, sms_opt_out, uses_whatsapp, created_at)
+  SELECT g, '+22901' || lpad(g::text, 8, '0'), false, false, now()
+  FROM generate_series(1, :n / 5) g;
+INSERT INTO calls (id, call_sid, caller_id, from_raw, line, direction, status,
+                   started_at, agent_id)
+  SELECT g, 'CA' || g, 1 + g % (:n / 5), '', 'L', 'inbound', 'completed',
+         now() - g * interval '1 minute', CASE WHEN g % 3 = 0 THEN 1 + g % 50 END
+  FROM generate_series(1, 2 * :n) g;
+INSERT INTO tickets (id, reference, kind, status, caller_id, language, channel,
+                     service_id, assignee_id, origin_call_id, created_at, updated_at)
+  SELECT g, lpad(g::text, 8, '0'), 'complaint', 'new', 1 + (2 * g) % (:n / 5),
+         'fr', 'phone', CASE WHEN g % 4 > 0 THEN 1 + g % 10 END,
+         CASE WHEN g % 5 = 0 THEN 1 + g % 50 END, 2 * g,
+         now() - g * interval '1 minute', now()
+  FROM generate_series(1, :n) g;
+INSERT INTO ticket_calls SELECT g, 2 * g FROM generate_series(1, :n) g;
+INSERT INTO messages (id, ticket_id, caller_id, direction, to_number, body, status,
+                      channel, created_at, updated_at)
+  SELECT g, CASE WHEN g % 3 > 0 THEN 1 + g % :n END, 1 + g % (:n / 5), 'outbound',
+         'x', 'b', 'sent', 'sms', now() - g * interval '1 minute', now()
+  FROM generate_series(1, 3 * :n / 2) g;
+"""
+WATCHED = {"tickets", "calls", "messages", "ticket_calls"}
+
+
+def _scans(plan: dict) -> list[tuple[str, str]]:
+    found = [(plan["Node Type"], plan.get("Relation Name", ""))]
+    for child in plan.get("Plans", []):
+        found += _scans(child)
+    return found
+
+
+@pytest.mark.postgres
+def test_an_agents_history_reads_only_indexes_on_postgres(tmp_path, monkeypatch):
+    with postgres_schema() as url:
+        run_flask("db", "upgrade", env=flask_env(tmp_path, DATABASE_URL=url))
+        monkeypatch.setattr("app.INSTANCE", tmp_path / "instance")
+        config = type(
+            "PostgresTestingConfig",
+            (TestingConfig,),
+            {"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None},
+        )
+        app = create_app(config)
+        with app.app_context():
+            try:
+                connection = db.session.connection()
+                for statement in filter(str.strip, FILL.split(";")):
+                    connection.execute(text(statement), {"n": 20000})
+                connection.execute(text("ANALYZE"))
+                caller = connection.scalar(
+                    text("SELECT caller_id FROM tickets WHERE id = 7")
+                )
+                _, *lists = _history_statements(True)
+                for statement in lists:
+                    compiled = statement.compile(dialect=connection.dialect)
+                    params = {**compiled.params, "caller_id": caller, "viewer_id": 3}
+                    plan = connection.exec_driver_sql(
+                        f"EXPLAIN (FORMAT JSON) {compiled}", params
+                    ).scalar()[0]["Plan"]
+                    scans = _scans(plan)
+                    assert any("Index" in kind for kind, _ in scans), scans
+                    whole = [
+                        table
+                        for kind, table in scans
+                        if kind == "Seq Scan" and table in WATCHED
+                    ]
+                    assert whole == [], (str(compiled), scans)
+            finally:
+                db.session.remove()
+                db.engine.dispose()
