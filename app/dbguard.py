@@ -4,10 +4,10 @@ Server-side timeouts (statement_timeout) cannot fire on a frozen server
 (SIGSTOP, a stuck disk, a dead network path that still ACKs), and psycopg has no
 client-side timeout for a query: the thread waits forever, Twilio gives up at
 15 s and the caller hears "an application error". So each webhook request gets a
-deadline; a watchdog thread shuts down the socket of every connection the
-request holds once the deadline passes. psycopg's blocked wait then returns an
-OperationalError, the view's error path answers the apology (or spools the
-callback), and the pool discards the broken connection.
+deadline (DATABASE_WEBHOOK_DEADLINE); a watchdog thread shuts down the socket of
+every connection the request holds once the deadline passes. psycopg's blocked
+wait then returns an OperationalError, the view's error path answers the apology
+(or spools the callback), and the pool discards the broken connection.
 
 Checked-out connections are also pinged here, under the same deadline, so the
 first request after a database restart gets a fresh connection instead of the

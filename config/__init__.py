@@ -67,8 +67,10 @@ class BaseConfig:
     DATABASE_LOCK_TIMEOUT = float(_env("DATABASE_LOCK_TIMEOUT", "3"))
     # Seconds a webhook (/voice/, /sms/) may spend waiting on the database before
     # its connection is cut and the outage path answers; works on a frozen server
-    # too. 0 turns the watchdog off.
-    DATABASE_WEBHOOK_DEADLINE = float(_env("DATABASE_WEBHOOK_DEADLINE", "3"))
+    # too. 0 turns the watchdog off. 2 s, not more: a request queued behind a
+    # busy thread waits up to this long, then may spend the connect time-out,
+    # and Twilio must have its answer well within 5 s.
+    DATABASE_WEBHOOK_DEADLINE = float(_env("DATABASE_WEBHOOK_DEADLINE", "2"))
     REDIS_URL = _env("REDIS_URL")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")

@@ -47,7 +47,11 @@ from app.spool import keep_failed_request, save_request
 from app.webhooks import form_text, twilio_signed
 from recordings import grants, pages
 from recordings.access import is_first_range, listened_lately
-from recordings.jobs import requeue_stalled_fetches, schedule_fetch
+from recordings.jobs import (
+    requeue_stalled_fetches,
+    schedule_fetch,
+    schedule_find_caller,
+)
 from recordings.retention import expired, purge
 from recordings.storage import StorageError, storage_for
 
@@ -105,9 +109,15 @@ def callback() -> tuple[str, int]:
         if recording.status == "absent":
             note_absent(recording, ticket)
     recording_id = recording.id
+    # No webhook brought the caller's number yet (this callback has none):
+    # Twilio is asked in a job, which then texts the caller their reference.
+    unknown_caller = call.caller_id is None and ticket is not None
+    call_id = call.id
     commit_and_dispatch()
     if fetch:
         schedule_fetch(recording_id)
+    if unknown_caller:
+        schedule_find_caller(call_id)
     return "", 204
 
 
@@ -210,6 +220,8 @@ def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
         return handle_api_error(error)
     if isinstance(error, HTTPException):
         return handle_http_error(error) if request.path.startswith("/api/") else error
+    if request.endpoint == "recordings.callback":
+        log.exception("recording callback failed")
     try:
         db.session.rollback()
     except Exception:
