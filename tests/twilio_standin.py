@@ -82,6 +82,13 @@ class TwilioStandIn:
         with self._lock:
             self._failures.extend([(status, body)] * times)
 
+    def forget(self) -> None:
+        """Forget what was received, so a test counts only its own requests."""
+        with self._lock:
+            self.received.clear()
+            self.refused.clear()
+            self.call_lookups.clear()
+
     def add_call(self, call_sid: str, from_: str, to: str) -> None:
         """A call Twilio knows about: GET Calls/{call_sid}.json answers it."""
         with self._lock:
