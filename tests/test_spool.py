@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Message, Ticket
 from app.spool import MAX_ATTEMPTS, failed_dir, spool_dir
+from app.telephony import CallParties
 from tests.conftest import CALLER, LINE
 from tests.factories import sid
 from tests.twiml import parse, verbs
@@ -161,3 +162,55 @@ def test_a_text_delivered_again_is_answered_once(app, twilio_post, deliveries):
     assert [r.status_code for r in replies] == [200] * deliveries
     assert count(Ticket) == 1
     assert count(Message) == 2  # the text and its reply
+
+
+def test_a_voicemail_heard_of_first_by_its_recording_gets_its_caller_from_twilio(
+    app, twilio_post, monkeypatch, sms
+):
+    """The fallback's voicemail: no webhook brought the caller's number."""
+    asked = []
+
+    def call_parties(call_sid: str) -> CallParties:
+        asked.append(call_sid)
+        return CallParties(CALLER, LINE)
+
+    monkeypatch.setattr(sms, "call_parties", call_parties, raising=False)
+    call_sid, recording_sid = sid("CA"), sid("RE")
+    form = {
+        "AccountSid": "AC" + "0" * 32,
+        "CallSid": call_sid,
+        "RecordingSid": recording_sid,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+    }
+    callback = "/voice/recording?lang=fr&purpose=callback"
+    assert twilio_post(callback, **form).status_code == 204
+    assert asked == [call_sid]
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert ticket.caller.phone_e164 == CALLER
+    assert [m["to"] for m in sms.sent] == [CALLER]
+    assert ticket.display_reference in sms.sent[0]["body"]
+    # The same callback again: nothing more is asked or sent.
+    assert twilio_post(callback, **form).status_code == 204
+    assert len(sms.sent) == 1
+    assert count(Ticket) == 1
+
+
+def test_a_call_twilio_does_not_know_leaves_the_ticket_without_a_caller(
+    app, twilio_post, monkeypatch, sms
+):
+    monkeypatch.setattr(sms, "call_parties", lambda call_sid: None, raising=False)
+    recording_sid = sid("RE")
+    response = twilio_post(
+        "/voice/recording?lang=fr&purpose=callback",
+        AccountSid="AC" + "0" * 32,
+        CallSid=sid("CA"),
+        RecordingSid=recording_sid,
+        RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{recording_sid}",
+        RecordingStatus="completed",
+        RecordingDuration="12",
+    )
+    assert response.status_code == 204
+    assert db.session.scalars(select(Ticket)).one().caller_id is None
+    assert sms.sent == []
