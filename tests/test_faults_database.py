@@ -21,7 +21,11 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import requests
+from sqlalchemy import text
 
+from app import create_app
+from app.extensions import db
+from config import TestingConfig
 from tests.conftest import LINE, sign
 from tests.postgres_server import PostgresServer, postgres_server  # noqa: F401
 from tests.test_migrations import flask_env, run_flask
@@ -404,3 +408,26 @@ def test_four_parallel_deliveries_of_one_text_give_one_message_and_ticket(centre
     ) == [(1,)]
     assert centre.count("tickets") == 1
     assert centre.spooled() == []
+
+
+def test_connections_carry_the_time_outs_and_keep_the_urls_options(served):
+    config = type(
+        "FaultsConfig",
+        (TestingConfig,),
+        {
+            "SQLALCHEMY_DATABASE_URI": served.database
+            + "?options=-csearch_path%3Dpg_catalog"
+        },
+    )
+    app = create_app(config)
+    with app.app_context():
+        try:
+            shown = [
+                db.session.execute(text(f"SHOW {name}")).scalar()
+                for name in ("statement_timeout", "lock_timeout", "search_path")
+            ]
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    assert shown == ["10s", "3s", "pg_catalog"]
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_timeout"] == 2
