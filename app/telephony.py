@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
@@ -44,6 +45,14 @@ class SoftphoneKeys:
             for k in ("TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_TWIML_APP_SID")
         ]
         return cls(*values) if all(values) else None
+
+
+@dataclass(frozen=True)
+class CallParties:
+    """Who called whom, as Twilio's Call resource says."""
+
+    from_: str
+    to: str
 
 
 @dataclass
@@ -129,6 +138,22 @@ class TwilioGateway:
             to=to, body=body, status_callback=status_callback, **sender
         )
         return SentMessage(message.sid, message.status or "queued")
+
+    def call_parties(self, call_sid: str) -> CallParties | None:
+        """The numbers of a call, from GET Calls/{CallSid}.json; None if unknown.
+
+        For callbacks that carry no From (a recording's): raises on a network
+        error or a Twilio 5xx, so a job's retry asks again.
+        """
+        if not self.configured:
+            return None
+        try:
+            call = self.client.calls(call_sid).fetch()
+        except TwilioRestException as error:
+            if error.status == 404:
+                return None
+            raise
+        return CallParties(call._from or "", call.to or "")
 
     def delete_recording(self, recording_sid: str) -> None:
         """Delete Twilio's copy of a recording (ours is kept and verified first)."""
