@@ -12,6 +12,8 @@ wait then returns an OperationalError, the view's error path answers the apology
 Checked-out connections are also pinged here, under the same deadline, so the
 first request after a database restart gets a fresh connection instead of the
 apology (pool_pre_ping would ping before this module could watch the socket).
+Only a connection left idle for a while is pinged: under load each is reused
+within milliseconds, and a round trip per webhook would be CPU for nothing.
 """
 
 import logging
@@ -29,6 +31,9 @@ from sqlalchemy.pool import Pool
 from app.webhooks import WEBHOOK_PREFIXES
 
 log = logging.getLogger(__name__)
+
+# A connection back in the pool less than this long ago worked then: no ping.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 class DeadlineExceeded(exc.TimeoutError):
@@ -167,19 +172,20 @@ def _watch_and_ping(dbapi_connection, record, proxy) -> None:  # type: ignore[no
     remaining = watchdog.remaining()
     if remaining is not None and remaining <= 0:
         raise DeadlineExceeded("the webhook's database deadline has passed")
+    fd = dbapi_connection.pgconn.socket
+    if watchdog.watch(fd):
+        record.info["watched_fd"] = fd
+    idle_since = record.info.pop("idle_since", None)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return  # new, or back in the pool a moment ago: it worked then
     # The ping, in autocommit so it opens no transaction; a broken connection
     # (database restarted, socket cut) makes the pool connect afresh.
-    fd = None
     autocommit = dbapi_connection.autocommit
     try:
-        fd = dbapi_connection.pgconn.socket
-        if watchdog.watch(fd):
-            record.info["watched_fd"] = fd
         dbapi_connection.autocommit = True
         dbapi_connection.execute(";")
     except psycopg.Error as error:
-        if fd is not None:
-            watchdog.unwatch(fd)
+        watchdog.unwatch(fd)
         record.info.pop("watched_fd", None)
         remaining = watchdog.remaining()
         if remaining is not None and remaining <= 0:
@@ -193,6 +199,8 @@ def _watch_and_ping(dbapi_connection, record, proxy) -> None:  # type: ignore[no
 @event.listens_for(Pool, "checkin")
 @event.listens_for(Pool, "close")
 def _unwatch(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
     fd = record.info.pop("watched_fd", None) if record is not None else None
     if fd is not None:
         watchdog.unwatch(fd)
