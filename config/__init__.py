@@ -94,8 +94,6 @@ class BaseConfig:
     SMS_DEBOUNCE_SECONDS = int(_env("SMS_DEBOUNCE_SECONDS", "180"))
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     API_PAGE_LIMIT = 100
-    LOGIN_MAX_FAILURES = 5
-    LOGIN_LOCK_MINUTES = 15
 
 
 class DevelopmentConfig(BaseConfig):
