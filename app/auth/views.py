@@ -37,12 +37,23 @@ login_manager.login_view = "auth.login"
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our login.
+    """`target` if it is a path on this site, else the tickets page.
+
+    An open redirect would let a phishing link borrow our login. Browsers read
+    `//host`, `/\\host` and `/<tab>/host` as another site, and drop or fold
+    control characters, so only a plain ASCII path passes: one slash, then
+    anything but a slash or a backslash.
+    """
     if (
         target
-        and target.startswith("/")
-        and not urlsplit(target).netloc
+        and target.isascii()
+        and target.isprintable()
+        and " " not in target
         and "\\" not in target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).scheme
+        and not urlsplit(target).netloc
     ):
         return target
     return url_for("tickets.index")
