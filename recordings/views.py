@@ -79,7 +79,12 @@ def callback() -> tuple[str, int]:
     recording = recording_for(
         request.form, call, "voicemail" if purpose in PURPOSES else "call"
     )
-    fetch = recording.status == "completed" and recording.media_status is None
+    # No media URL (none sent, or not on Twilio's host): nothing to fetch.
+    fetch = (
+        recording.status == "completed"
+        and recording.media_status is None
+        and recording.media_url is not None
+    )
     if fetch:
         recording.media_status = "pending"  # a repeated callback fetches nothing more
     # The voicemail action usually attached it already: no ticket to load then.
