@@ -123,7 +123,14 @@ class ProductionConfig(BaseConfig):
     # CONTRACT §2 gives every setting a working default (a secret and a local
     # Twilio token under instance/), so production starts on a bare machine too;
     # create_app logs loudly what is running on those defaults.
-    pass
+    # Production is served over https (Twilio signs https URLs): cookies never
+    # travel in clear, never reach scripts, and stay off cross-site posts.
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {
