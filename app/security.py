@@ -1,8 +1,12 @@
-"""Security headers on every response, and the per-request CSP nonce."""
+"""What every request and response goes through: security headers (and the
+CSP nonce), bounded JSON bodies, and no NUL characters past the door."""
 
 import secrets
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
+
+from app.api.json_body import BoundedJSONProvider
+from app.webhooks import WEBHOOK_PREFIXES
 
 # The softphone's Twilio Voice SDK is served by us, but talks to Twilio: its
 # signalling over wss, its REST and ringtones over https.
@@ -46,6 +50,21 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
+def _refuse_nul() -> None:
+    """A NUL in a query or form field is 400 (PostgreSQL would refuse it in
+    text, with a 500). Twilio's webhooks are spared: twilio_signed strips NULs
+    there, after the signature, so a caller's message is never lost."""
+    if request.path.startswith(WEBHOOK_PREFIXES):
+        return
+    fields = [*request.args.items(multi=True)]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields += request.form.items(multi=True)
+    if any("\x00" in key or "\x00" in value for key, value in fields):
+        abort(400, description="NUL characters are not accepted")
+
+
 def init_app(app: Flask) -> None:
+    app.json = BoundedJSONProvider(app)
+    app.before_request(_refuse_nul)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.after_request(_add_headers)
