@@ -43,7 +43,7 @@ from app.services.visibility import may_listen
 from app.spool import save_request
 from app.webhooks import form_text, twilio_signed
 from recordings import grants, pages
-from recordings.access import is_first_range, listened_lately
+from recordings.access import audit_listening, is_first_range
 from recordings.jobs import requeue_stalled_fetches, schedule_fetch
 from recordings.retention import expired, purge
 from recordings.storage import StorageError, storage_for
@@ -154,10 +154,12 @@ def fetch_command() -> None:
 @bp.get("/api/recordings/<int:recording_id>/audio")
 def audio(recording_id: int) -> Response:
     """The stored audio, with Range support so the player can seek."""
-    first = is_first_range(request.headers.get("Range"))
-    grant = None if first else grants.find(grants.credential_key(), recording_id)
+    # A playback's start is always checked in full; a seek may reuse the grant
+    # its start left. Whatever the range, a request checked in full is audited.
+    fresh = is_first_range(request.headers.get("Range"))
+    grant = None if fresh else grants.find(grants.credential_key(), recording_id)
     if grant is None:
-        grant = _check_playback(recording_id, first)
+        grant = _check_playback(recording_id)
     response = send_file(
         grant.path,
         mimetype=grant.mimetype,
@@ -170,7 +172,7 @@ def audio(recording_id: int) -> Response:
 
 
 @api_login_required()
-def _check_playback(recording_id: int, first: bool) -> grants.Grant:
+def _check_playback(recording_id: int) -> grants.Grant:
     """The full check: credential, right to listen, stored file; the history."""
     recording = db.session.get(Recording, recording_id)
     if recording is None:
@@ -190,14 +192,7 @@ def _check_playback(recording_id: int, first: bool) -> grants.Grant:
         raise ApiError(404, "not_stored", "the stored audio is missing") from None
     if path is None or not path.is_file():
         raise ApiError(404, "not_stored", "the stored audio is missing")
-    if (
-        first
-        and recording.ticket_id is not None
-        and not listened_lately(recording.ticket_id, user.email, recording.id)
-    ):
-        ticket = db.session.get(Ticket, recording.ticket_id)
-        ticket.record("listened", user.email, recording_id=recording.id)
-        db.session.commit()
+    audit_listening(recording, user)
     mimetype = "audio/mpeg" if recording.media_format == "mp3" else "audio/wav"
     grants.give(grants.credential_key(), recording.id, path, mimetype, recording.sha256)
     return grants.Grant(path, mimetype, recording.sha256, 0.0)
