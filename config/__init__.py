@@ -57,6 +57,9 @@ class BaseConfig:
     DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE", "10"))
     DATABASE_MAX_OVERFLOW = int(_env("DATABASE_MAX_OVERFLOW", "10"))
     REDIS_URL = _env("REDIS_URL")
+    # Prefix of the live-event channels (CONTRACT §2); unset: one per database
+    # of REDIS_URL (app/events.py), so deployments sharing a Redis never mix.
+    EVENTS_PREFIX = _env("EVENTS_PREFIX")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
@@ -106,6 +109,7 @@ class TestingConfig(BaseConfig):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
     REDIS_URL = None
+    EVENTS_PREFIX = None
     PUBLIC_BASE_URL = None
     TWILIO_ACCOUNT_SID = None
     TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105 - test-only constant
