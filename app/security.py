@@ -51,12 +51,16 @@ def _add_headers(response: Response) -> Response:
 
 
 def _refuse_nul() -> None:
-    """A NUL in a query or form field is 400 (PostgreSQL would refuse it in
-    text, with a 500). Twilio's webhooks are spared: twilio_signed strips NULs
-    there, after the signature, so a caller's message is never lost."""
+    """A NUL in an API query or in a form body is 400: PostgreSQL would refuse
+    it in text, with a 500. Twilio's webhooks are spared (twilio_signed strips
+    NULs there, after the signature, so a caller's message is never lost), and
+    so are the pages' GET filters, which answer what they do not understand
+    with a message of their own."""
     if request.path.startswith(WEBHOOK_PREFIXES):
         return
-    fields = [*request.args.items(multi=True)]
+    fields = []
+    if request.path.startswith("/api/"):
+        fields += request.args.items(multi=True)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         fields += request.form.items(multi=True)
     if any("\x00" in key or "\x00" in value for key, value in fields):
