@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from app import dbguard, events, queue
+from app import dbguard, events, queue, security
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
@@ -122,6 +122,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    security.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     queue.init_app(app)

@@ -67,16 +67,18 @@ class MemoryBroker:
 
 
 class RedisBroker:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str) -> None:
         self.redis = Redis.from_url(url, socket_connect_timeout=2)
+        self.prefix = prefix
 
     def publish(self, channel: str, event: str, data: dict[str, Any]) -> int:
         payload = json.dumps({"event": event, "data": data})
-        return int(self.redis.publish(f"ecoute:{channel}", payload))
+        return int(self.redis.publish(self.prefix + channel, payload))
 
     def subscribe(self, channel: str) -> Subscription:
+        """Raises RedisError when Redis cannot be reached."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(f"ecoute:{channel}")
+        pubsub.subscribe(self.prefix + channel)
 
         def get(wait: float) -> Any:
             message = pubsub.get_message(timeout=wait)
@@ -88,9 +90,27 @@ class RedisBroker:
         return Subscription(get, pubsub.close)
 
 
+def default_prefix(url: str) -> str:
+    """The channels' prefix when EVENTS_PREFIX is unset: one per Redis database.
+
+    Pub/sub ignores the database number, so two deployments on one server,
+    each in its own database, would hear each other's screen-pops. Host and
+    port are left out: the same server reached by two names (a web process on
+    "localhost", a worker on "127.0.0.1") must stay one deployment, and two
+    servers never share channels anyway.
+    """
+    database = Redis.from_url(url).connection_pool.connection_kwargs.get("db", 0)
+    return f"ecoute:{database}:"
+
+
 def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
-    app.extensions["events"] = RedisBroker(url) if url else MemoryBroker()
+    if not url:
+        app.extensions["events"] = MemoryBroker()
+        return
+    prefix = app.config.get("EVENTS_PREFIX") or default_prefix(url)
+    app.config["EVENTS_PREFIX"] = prefix
+    app.extensions["events"] = RedisBroker(url, prefix)
 
 
 def broker() -> MemoryBroker | RedisBroker:

@@ -10,6 +10,7 @@ from flask import Flask, Request, Response, abort, current_app, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
 from twilio.twiml import TwiML
+from werkzeug.datastructures import ImmutableMultiDict
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,25 @@ def signature_is_valid() -> bool:
     return any(validator.validate(url, params, signature) for url in urls)
 
 
+def _without_nul(fields: ImmutableMultiDict) -> ImmutableMultiDict:
+    return ImmutableMultiDict(
+        (key.replace("\x00", ""), value.replace("\x00", ""))
+        for key, value in fields.items(multi=True)
+    )
+
+
+def _strip_nul() -> None:
+    """NULs out of the signed form and query, for every view after the check.
+
+    PostgreSQL refuses NUL in text; Twilio sends what the caller typed, and a
+    caller's message must be kept, not answered with a 500.
+    """
+    if any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
+        request.form = _without_nul(request.form)
+    if any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        request.args = _without_nul(request.args)
+
+
 def twilio_signed(view: Callable[..., Any]) -> Callable[..., Any]:
     """403 and nothing done unless the request carries Twilio's valid signature."""
 
@@ -64,6 +84,7 @@ def twilio_signed(view: Callable[..., Any]) -> Callable[..., Any]:
         if not signature_is_valid():
             log.warning("refused unsigned or forged request to %s", request.path)
             abort(403)
+        _strip_nul()
         return view(*args, **kwargs)
 
     # The mark tests read off the URL map: a webhook without it cannot ship.
@@ -88,5 +109,6 @@ def public_url(endpoint: str, **params: Any) -> str:
 
 
 def form_text(name: str, limit: int = 256) -> str:
-    """A form field as stripped text, cut to `limit` so a huge value costs nothing."""
-    return (request.form.get(name) or "")[:limit].strip()
+    """A form field as stripped text, cut to `limit` so a huge value costs nothing
+    (and without NUL, should a view read it before twilio_signed has run)."""
+    return (request.form.get(name) or "")[:limit].replace("\x00", "").strip()

@@ -72,6 +72,9 @@ class BaseConfig:
     # and Twilio must have its answer well within 5 s.
     DATABASE_WEBHOOK_DEADLINE = float(_env("DATABASE_WEBHOOK_DEADLINE", "2"))
     REDIS_URL = _env("REDIS_URL")
+    # Prefix of the live-event channels (CONTRACT §2); unset: one per database
+    # of REDIS_URL (app/events.py), so deployments sharing a Redis never mix.
+    EVENTS_PREFIX = _env("EVENTS_PREFIX")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = _env("TWILIO_AUTH_TOKEN")
@@ -109,8 +112,6 @@ class BaseConfig:
     SMS_DEBOUNCE_SECONDS = int(_env("SMS_DEBOUNCE_SECONDS", "180"))
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     API_PAGE_LIMIT = 100
-    LOGIN_MAX_FAILURES = 5
-    LOGIN_LOCK_MINUTES = 15
 
 
 class DevelopmentConfig(BaseConfig):
@@ -123,6 +124,7 @@ class TestingConfig(BaseConfig):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
     REDIS_URL = None
+    EVENTS_PREFIX = None
     PUBLIC_BASE_URL = None
     TWILIO_ACCOUNT_SID = None
     TWILIO_AUTH_TOKEN = "test-auth-token"  # noqa: S105 - test-only constant
@@ -140,7 +142,14 @@ class ProductionConfig(BaseConfig):
     # CONTRACT §2 gives every setting a working default (a secret and a local
     # Twilio token under instance/), so production starts on a bare machine too;
     # create_app logs loudly what is running on those defaults.
-    pass
+    # Production is served over https (Twilio signs https URLs): cookies never
+    # travel in clear, never reach scripts, and stay off cross-site posts.
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
 
 
 CONFIGS: dict[str, type[BaseConfig]] = {

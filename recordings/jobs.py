@@ -18,6 +18,7 @@ from app.phone import to_e164
 from app.queue import enqueue
 from app.services.callers import caller_for
 from app.services.followups import acknowledge, commit_and_dispatch
+from app.services.recordings import is_twilio_media_url
 from recordings.storage import StorageError, storage_for
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,13 @@ def fetch_recording(recording_id: int) -> None:
     if auth is None or not recording.media_url:
         recording.media_status = "remote"  # no account: Twilio keeps the only copy
         db.session.commit()
+        return
+    if not is_twilio_media_url(
+        recording.media_url, current_app.config["TWILIO_API_BASE_URL"]
+    ):
+        # Kept before the callback checked hosts, or the setting changed since:
+        # the credentials go to Twilio's API host and nowhere else.
+        _give_up(recording, "the media URL is not on Twilio's API host")
         return
     db.session.execute(
         update(Recording)

@@ -46,7 +46,7 @@ from app.services.visibility import may_listen
 from app.spool import keep_failed_request, save_request
 from app.webhooks import form_text, twilio_signed
 from recordings import grants, pages
-from recordings.access import is_first_range, listened_lately
+from recordings.access import audit_listening, is_first_range
 from recordings.jobs import (
     requeue_stalled_fetches,
     schedule_fetch,
@@ -88,7 +88,12 @@ def callback() -> tuple[str, int]:
     recording = recording_for(
         request.form, call, "voicemail" if purpose in PURPOSES else "call"
     )
-    fetch = recording.status == "completed" and recording.media_status is None
+    # No media URL (none sent, or not on Twilio's host): nothing to fetch.
+    fetch = (
+        recording.status == "completed"
+        and recording.media_status is None
+        and recording.media_url is not None
+    )
     if fetch:
         recording.media_status = "pending"  # a repeated callback fetches nothing more
     # The voicemail action usually attached it already: no ticket to load then.
@@ -164,10 +169,12 @@ def fetch_command() -> None:
 @bp.get("/api/recordings/<int:recording_id>/audio")
 def audio(recording_id: int) -> Response:
     """The stored audio, with Range support so the player can seek."""
-    first = is_first_range(request.headers.get("Range"))
-    grant = None if first else grants.find(grants.credential_key(), recording_id)
+    # A playback's start is always checked in full; a seek may reuse the grant
+    # its start left. Whatever the range, a request checked in full is audited.
+    fresh = is_first_range(request.headers.get("Range"))
+    grant = None if fresh else grants.find(grants.credential_key(), recording_id)
     if grant is None:
-        grant = _check_playback(recording_id, first)
+        grant = _check_playback(recording_id)
     response = send_file(
         grant.path,
         mimetype=grant.mimetype,
@@ -180,7 +187,7 @@ def audio(recording_id: int) -> Response:
 
 
 @api_login_required()
-def _check_playback(recording_id: int, first: bool) -> grants.Grant:
+def _check_playback(recording_id: int) -> grants.Grant:
     """The full check: credential, right to listen, stored file; the history."""
     recording = db.session.get(Recording, recording_id)
     if recording is None:
@@ -200,14 +207,7 @@ def _check_playback(recording_id: int, first: bool) -> grants.Grant:
         raise ApiError(404, "not_stored", "the stored audio is missing") from None
     if path is None or not path.is_file():
         raise ApiError(404, "not_stored", "the stored audio is missing")
-    if (
-        first
-        and recording.ticket_id is not None
-        and not listened_lately(recording.ticket_id, user.email, recording.id)
-    ):
-        ticket = db.session.get(Ticket, recording.ticket_id)
-        ticket.record("listened", user.email, recording_id=recording.id)
-        db.session.commit()
+    audit_listening(recording, user)
     mimetype = "audio/mpeg" if recording.media_format == "mp3" else "audio/wav"
     grants.give(grants.credential_key(), recording.id, path, mimetype, recording.sha256)
     return grants.Grant(path, mimetype, recording.sha256, 0.0)

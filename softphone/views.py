@@ -1,6 +1,7 @@
 """Softphone endpoints (CONTRACT §7): the page, its token, presence, live events."""
 
 import json
+import logging
 from collections.abc import Iterator
 
 from flask import (
@@ -17,10 +18,11 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_login import current_user, login_required
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.api.auth import api_login_required
-from app.api.errors import ApiError, handle_api_error
+from app.api.errors import ApiError, error_response, handle_api_error
 from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
 from app.menus import category_choices
@@ -46,6 +48,8 @@ bp = Blueprint(
 bp.register_error_handler(ApiError, handle_api_error)
 # Bearer clients carry no CSRF token; session writes are checked in api.auth.
 csrf.exempt(bp)
+
+log = logging.getLogger(__name__)
 
 TOKEN_TTL = 15 * 60  # short: the page refreshes it on tokenWillExpire
 KEEPALIVE_SECONDS = 15
@@ -162,19 +166,37 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+EVENTS_RETRY_SECONDS = 5
+
+
 @bp.get("/events")
 @api_login_required()
 def events() -> Response:
     """Server-Sent Events for this agent: `screenpop` when a call rings them."""
     channel = agent_channel(g.api_user.id)
-    # Subscribed before the first byte: a screen-pop right after "ready" arrives.
-    subscription = broker().subscribe(channel)
+    try:
+        # Subscribed before the first byte: a screen-pop right after "ready" arrives.
+        subscription = broker().subscribe(channel)
+    except RedisError:
+        log.warning("live events unavailable: Redis cannot be reached")
+        response = error_response(
+            503,
+            "events_unavailable",
+            "live events are unavailable for now (Redis cannot be reached); "
+            "the page tries again",
+        )
+        response.headers["Retry-After"] = str(EVENTS_RETRY_SECONDS)
+        return response
     db.session.remove()  # a stream may stay open for hours: hold no connection
 
     def stream() -> Iterator[str]:
         yield _sse("ready", {"channel": channel})
-        for item in subscription.messages(KEEPALIVE_SECONDS):
-            yield ": keep-alive\n\n" if item is KEEPALIVE else _sse(*item)
+        try:
+            for item in subscription.messages(KEEPALIVE_SECONDS):
+                yield ": keep-alive\n\n" if item is KEEPALIVE else _sse(*item)
+        except RedisError:
+            # Ended cleanly: the browser's EventSource reconnects by itself.
+            log.warning("live events stream ended: Redis connection lost")
 
     response = Response(stream_with_context(stream()), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

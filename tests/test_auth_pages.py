@@ -56,16 +56,16 @@ def test_login_form_without_csrf_token_is_refused(csrf_app, client):
     assert client.get("/").status_code == 302
 
 
-def test_wrong_password_then_lock_out_after_five_failures(csrf_app, client):
+def test_wrong_password_is_refused_and_nothing_is_locked(csrf_app, client):
     user = make_user()
     token = csrf_token(client)
     for _ in range(5):
         page = login(client, user.email, "wrong", token).get_data(as_text=True)
         assert "incorrect" in page
-    page = login(client, user.email, PASSWORD, token).get_data(as_text=True)
-    assert "Trop d" in page  # locked even with the right password
+    # The address is slowed for a minute (tests/test_auth_throttle.py); the
+    # account itself is not locked.
     db.session.refresh(user)
-    assert user.locked_until is not None
+    assert user.locked_until is None
 
 
 def test_logout_needs_post_with_csrf(csrf_app, client):

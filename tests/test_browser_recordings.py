@@ -141,6 +141,14 @@ def test_supervisor_plays_a_recording_beside_its_ticket(served):
             page = browser.new_page(locale="fr-FR")
             page.set_default_timeout(WAIT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))
+            # A Content-Security-Policy violation shows as a console error.
+            page.on(
+                "console",
+                lambda message: (
+                    "Content Security Policy" in message.text
+                    and errors.append(message.text)
+                ),
+            )
 
             # The real login form, CSRF token included.
             page.goto(f"{served.url}/login")
@@ -173,8 +181,10 @@ def test_supervisor_plays_a_recording_beside_its_ticket(served):
 
             # ...and it plays.
             page.evaluate("document.getElementById('recording-audio').play()")
+            # Predicates as functions: a bare expression is eval()ed in the page,
+            # which its Content-Security-Policy forbids.
             page.wait_for_function(
-                "document.getElementById('recording-audio').currentTime > 0.2",
+                "() => document.getElementById('recording-audio').currentTime > 0.2",
                 timeout=WAIT_MS,
             )
             assert not page.evaluate(
@@ -189,7 +199,7 @@ def test_supervisor_plays_a_recording_beside_its_ticket(served):
                 box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2
             )
             page.wait_for_function(
-                "Math.abs(document.getElementById('recording-audio').currentTime"
+                "() => Math.abs(document.getElementById('recording-audio').currentTime"
                 f" - {SECONDS * 0.75}) < 0.3",
                 timeout=WAIT_MS,
             )

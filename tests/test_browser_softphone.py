@@ -196,6 +196,14 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
             page = browser.new_page(locale="fr-FR")
             page.set_default_timeout(WAIT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))
+            # A Content-Security-Policy violation shows as a console error.
+            page.on(
+                "console",
+                lambda message: (
+                    "Content Security Policy" in message.text
+                    and errors.append(message.text)
+                ),
+            )
 
             def stub(route: Route) -> None:
                 route.fulfill(

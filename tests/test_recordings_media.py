@@ -19,7 +19,12 @@ CALLBACK = "/voice/recording?lang=fr&purpose=complaint&category=delay"
 
 @pytest.fixture
 def twilio_account(app):
-    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=TOKEN)
+    # Media is fetched from TWILIO_API_BASE_URL's host only: the stand-in's.
+    app.config.update(
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_API_BASE_URL="http://127.0.0.1",
+    )
     app.config.pop("TWILIO_LOCAL_TOKEN", None)
     return app
 
@@ -166,6 +171,7 @@ def test_absent_recording_is_not_fetched(app, client, twilio_account, media):
 
 
 def test_without_a_twilio_account_the_media_stays_remote(app, client, media):
+    app.config["TWILIO_API_BASE_URL"] = "http://127.0.0.1"
     recording = post_recording(client, sid("RE"), media)
     assert recording.media_status == "remote"
     assert media.requests == []

@@ -41,6 +41,9 @@ from tests.media_standin import ACCOUNT, TOKEN, MediaStandIn, make_wav
 from tests.test_migrations import FLASK, flask_env
 from tests.test_rq_worker import stop_worker, web_app
 
+# Media is fetched from TWILIO_API_BASE_URL's host only: the stand-in's.
+MEDIA_HOST = "http://127.0.0.1"
+
 # The worker tests' fixtures, used by name: a migrated SQLite file shared with the
 # worker, and a Redis database claimed for the test. `media` (the stand-in for
 # Twilio's media URLs) comes from tests/media_standin.py through conftest.
@@ -79,6 +82,7 @@ def app(
         REDIS_URL=redis_url,
         TWILIO_ACCOUNT_SID=ACCOUNT,
         TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_API_BASE_URL=MEDIA_HOST,
         RECORDINGS_DIR=str(recordings_dir),
         RECORDING_FETCH_RETRY_INTERVALS=(1, 1, 1),
     ) as app:
@@ -159,6 +163,7 @@ def workers(
         RECORDINGS_DIR=str(recordings_dir),
         TWILIO_ACCOUNT_SID=ACCOUNT,
         TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_API_BASE_URL=MEDIA_HOST,
     )
     started = Workers(tmp_path, env, app)
     try:

@@ -30,6 +30,7 @@ from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from app import create_app
+from app.events import default_prefix
 from app.extensions import db
 from app.models import Role
 from config import ROOT, TestingConfig
@@ -388,7 +389,7 @@ CALLS = 8  # calls until one is published by a worker other than a stream's
 def test_screenpop_reaches_every_stream_across_gunicorn_processes(served):
     server, redis_url, database = served
     [(agent_id, token)] = seed_agents(database, 1)
-    channel = f"ecoute:agent:{agent_id}"
+    channel = default_prefix(redis_url) + f"agent:{agent_id}"
     workers = set(server.worker_pids())
     streams: list[SseStream] = []
     try:

@@ -15,6 +15,7 @@ from app.api.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from app.api.json_body import UnsafeJSON
 from app.extensions import csrf, db
 from app.lines import current_lines
 from app.menus import category_choices
@@ -99,7 +100,12 @@ def _ticket_or_404(reference: str) -> Ticket:
 
 
 def _json_body(allowed: set[str]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = current_app.json.loads(request.get_data()) if request.is_json else None
+    except UnsafeJSON as error:
+        raise ApiError(400, "invalid_json", str(error)) from None
+    except ValueError:
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     unknown = set(body) - allowed

@@ -1,1 +1,1 @@
-"""Staff sign-in: Flask-Login sessions, lock-out after repeated failures."""
+"""Staff sign-in: Flask-Login sessions, attempts throttled per address and account."""

@@ -1,8 +1,11 @@
 """Recordings reported by Twilio, attached to their call's ticket in any order."""
 
+import logging
 from collections.abc import Mapping
 from functools import cache
+from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -13,8 +16,46 @@ from app.models import Call, Recording, Ticket
 from app.models.types import UTCDateTime, utcnow
 from app.services.calls import UPSERTS, parse_count
 
+log = logging.getLogger(__name__)
+
 # A recording's status only moves forward: a late "in-progress" changes nothing.
 _RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
+
+
+def is_twilio_media_url(url: str, api_base: str) -> bool:
+    """Is `url` on Twilio's API host, the one TWILIO_API_BASE_URL names?
+
+    The fetch job sends the account's credentials to this URL, so a signed
+    callback naming another host must not make it send them there. https only,
+    unless the base itself is plain http (a local mock).
+    """
+    try:
+        parts, base = urlsplit(url), urlsplit(api_base)
+        host = parts.hostname
+    except ValueError:
+        return False
+    schemes = {"https", base.scheme} & {"https", "http"}
+    return (
+        parts.scheme in schemes
+        and host is not None
+        and host == base.hostname
+        and parts.username is None
+        and parts.password is None
+    )
+
+
+def media_url(form: Mapping[str, str]) -> str | None:
+    """The callback's RecordingUrl, if it is one the fetch job may use."""
+    url = (form.get("RecordingUrl") or "")[:500]
+    if not url:
+        return None
+    if is_twilio_media_url(url, current_app.config["TWILIO_API_BASE_URL"]):
+        return url
+    log.warning(
+        "recording %s: media URL refused, it is not on Twilio's API host",
+        (form.get("RecordingSid") or "")[:64],
+    )
+    return None
 
 
 def recording_for(
@@ -123,8 +164,9 @@ def mark_for_fetch_at_once(form: Mapping[str, str]) -> int | None:
     url = (form.get("RecordingUrl") or "")[:500]
     if (
         form.get("RecordingStatus") != "completed"
-        or not url.startswith(("https://", "http://"))
         or db.engine.dialect.name != "postgresql"
+        # Any other host: the slow path refuses it, and says so in the log.
+        or not is_twilio_media_url(url, current_app.config["TWILIO_API_BASE_URL"])
     ):
         return None
     params = {
@@ -152,8 +194,8 @@ def _apply(recording: Recording, form: Mapping[str, str]) -> None:
         value = parse_count(form.get(key))
         if value is not None:
             setattr(recording, field, value)
-    url = (form.get("RecordingUrl") or "")[:500]
-    if url.startswith("https://") or url.startswith("http://"):
+    url = media_url(form)
+    if url is not None:
         recording.media_url = url
     recording.source = (form.get("RecordingSource") or recording.source or "")[
         :32

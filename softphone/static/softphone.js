@@ -89,15 +89,23 @@
     $("ticket-saved").textContent = "✓";
   });
 
-  const events = new EventSource(root.dataset.eventsUrl, { withCredentials: true });
-  events.addEventListener("screenpop", (e) => {
-    const data = JSON.parse(e.data);
-    if (!belongsElsewhere(data)) showScreenPop(data);
-  });
-  events.addEventListener("ticket", (e) => {
-    const data = JSON.parse(e.data);
-    if (!belongsElsewhere(data)) showTicket(data);
-  });
+  // EventSource reconnects by itself when a stream drops, but gives up on an
+  // error status (503 while the server cannot reach Redis): start it again then.
+  function listen() {
+    const events = new EventSource(root.dataset.eventsUrl, { withCredentials: true });
+    events.addEventListener("screenpop", (e) => {
+      const data = JSON.parse(e.data);
+      if (!belongsElsewhere(data)) showScreenPop(data);
+    });
+    events.addEventListener("ticket", (e) => {
+      const data = JSON.parse(e.data);
+      if (!belongsElsewhere(data)) showTicket(data);
+    });
+    events.addEventListener("error", () => {
+      if (events.readyState === EventSource.CLOSED) setTimeout(listen, 5000);
+    });
+  }
+  listen();
 
   // --- presence, device and heartbeat: no call rings a page that is gone or a
   // device that is not registered; the server says which presence holds ---
