@@ -8,6 +8,10 @@ under the worker, a worker killed mid-download. Each test says what the fault
 costs: the seconds until the text goes.
 """
 
+import itertools
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,9 +28,13 @@ from app.lines import Line
 from app.models import Message, Role, Ticket
 from app.models.types import utcnow
 from app.queue import InProcessScheduler, JobQueue, _periodic_jobs
-from config import TestingConfig
+from config import ROOT, TestingConfig
+from tests import redis_server as private_redis
+from tests import test_rq_worker, test_sms_worker, twilio_standin
 from tests.conftest import FakeGateway, twilio_error
 from tests.factories import make_token, make_user
+from tests.test_migrations import FLASK
+from tests.twilio_standin import TwilioStandIn
 
 TICKET = {"phone": "0197000000", "channel": "counter", "category": "payment"}
 WAIT_SECONDS = 20
@@ -156,3 +164,234 @@ def test_the_scheduler_starts_once_per_process_on_first_use(
     app.test_client().get("/login")
     assert scheduler._thread is thread
     wait_until(lambda: scheduler.runs >= 2, "two passes")
+
+
+# --- with Redis: real `flask worker` and `flask cron` processes -------------------
+
+# Fixtures used by name: a migrated SQLite file shared with the processes, the
+# Twilio stand-in, a private redis-server that can be stopped, the web side on it.
+migrated_sqlite = test_rq_worker.migrated_sqlite
+database = test_rq_worker.database
+twilio_api = twilio_standin.twilio_api
+redis_server = private_redis.redis_server
+outage_app = test_sms_worker.outage_app
+
+TOO_MANY_REQUESTS = test_sms_worker.TOO_MANY_REQUESTS
+
+
+def file_ticket(app: Flask) -> None:
+    """A supervisor files a ticket through the API (its acknowledgment follows)."""
+    client = app.test_client()
+    if "TEST_TOKEN" not in app.config:
+        user = make_user("sup@example.org", Role.SUPERVISOR)
+        app.config["TEST_TOKEN"] = make_token(user)
+    token = app.config["TEST_TOKEN"]
+    response = client.post(
+        "/api/tickets", json=TICKET, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def message_by_id(message_id: int) -> Message:
+    db.session.rollback()  # see what the worker committed
+    return db.session.get(Message, message_id)
+
+
+def newest_message() -> Message:
+    db.session.rollback()
+    return db.session.scalars(select(Message).order_by(Message.id.desc())).first()
+
+
+def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """A `flask --app wsgi ARGS` in its own process group, to be killed -9."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [FLASK, "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def env_for(
+    tmp_path: Path,
+    database: str,
+    redis_server: private_redis.RedisServer,
+    twilio_api: TwilioStandIn,
+) -> Callable[..., dict[str, str]]:
+    """The environment of a worker or cron process, retries a second apart."""
+
+    def env(name: str, **settings: str) -> dict[str, str]:
+        return test_sms_worker.worker_env(
+            tmp_path / f"{name}-instance",
+            database,
+            redis_server.url,
+            twilio_api.url,
+            **settings,
+        )
+
+    return env
+
+
+@pytest.mark.redis
+def test_a_work_horse_killed_after_twilio_took_the_text_sends_it_once(
+    outage_app: Flask,
+    twilio_api: TwilioStandIn,
+    env_for: Callable[..., dict[str, str]],
+    tmp_path: Path,
+):
+    settings = {"SMS_CLAIM_LEASE_SECONDS": "3"}
+    first = spawn(["worker"], env_for("a", **settings), tmp_path / "a.log")
+    try:
+        twilio_api.hold_next()
+        file_ticket(outage_app)
+        assert twilio_api.accepted_held.wait(WAIT_SECONDS), (
+            tmp_path / "a.log"
+        ).read_text()
+        kill_group(first)  # Twilio has it; the worker never heard
+    finally:
+        if first.poll() is None:
+            kill_group(first)
+    killed = time.monotonic()
+    twilio_api.release()
+    message = newest_message()
+    assert (message.status, message.message_sid) == ("sending", None)
+
+    with (
+        test_sms_worker.flask_process(
+            ["worker"], env_for("b", **settings), tmp_path / "b.log"
+        ) as worker_log,
+        test_sms_worker.flask_process(
+            ["cron", "--interval", "1"], env_for("cron", **settings), tmp_path / "c.log"
+        ) as cron_log,
+    ):
+        wait_until(
+            lambda: message_by_id(message.id).message_sid is not None,
+            "the text to be found at Twilio",
+            state=lambda: f"{worker_log()}\n{cron_log()}",
+        )
+        cost = time.monotonic() - killed
+
+    message = message_by_id(message.id)
+    [created] = twilio_api.created
+    assert len(twilio_api.received) == 1  # one POST: sent exactly once
+    assert message.message_sid == created["sid"]
+    assert twilio_api.listings, "Twilio was asked before anything was sent again"
+    assert twilio_api.listings[0]["To"] == message.to_number
+    events = sms_events(message)
+    assert ("sms_sent", {"message_id": message.id, "sid": created["sid"]}) not in (
+        events
+    )
+    assert (
+        "sms_sent",
+        {"message_id": message.id, "sid": created["sid"], "found": True},
+    ) in events
+    # The claim's lease (3 s here, 600 s by default) and a cron pass (1 s, 60 s).
+    assert 3 <= cost < 12, cost
+
+
+@pytest.mark.redis
+def test_twilio_500_then_429_backs_off_records_attempts_and_sends_once(
+    outage_app: Flask,
+    twilio_api: TwilioStandIn,
+    env_for: Callable[..., dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    arrivals = test_sms_worker.record_arrivals(twilio_api, monkeypatch)
+    twilio_api.fail_next(500, times=2)
+    twilio_api.fail_next(429, TOO_MANY_REQUESTS, times=2)
+    twilio_api.retry_after("3")
+    env = env_for("worker", SMS_MAX_ATTEMPTS="6")
+    with test_sms_worker.flask_process(["worker"], env, tmp_path / "w.log") as log:
+        started = time.monotonic()
+        file_ticket(outage_app)
+        message = newest_message()
+        wait_until(
+            lambda: message_by_id(message.id).message_sid is not None,
+            "the text once Twilio recovers",
+            seconds=40,
+            state=log,
+        )
+        cost = time.monotonic() - started
+
+    message = message_by_id(message.id)
+    assert len(twilio_api.received) == 5
+    assert len(twilio_api.created) == 1  # sent once
+    assert message.attempts == 5
+    assert message.last_error is None
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    # Doubling from 1 s (jittered: half to all), then Twilio's Retry-After (3 s).
+    assert gaps[0] >= 0.45, gaps
+    assert gaps[1] >= 0.95, gaps
+    assert gaps[2] >= 2.95, gaps
+    assert gaps[3] >= 2.95, gaps
+    assert [action for action, _ in sms_events(message)] == ["sms_queued", "sms_sent"]
+    assert cost < 30, cost
+
+
+@pytest.mark.redis
+def test_worker_and_cron_survive_redis_going_away_and_coming_back(
+    outage_app: Flask,
+    twilio_api: TwilioStandIn,
+    redis_server: private_redis.RedisServer,
+    env_for: Callable[..., dict[str, str]],
+    tmp_path: Path,
+):
+    with (
+        test_sms_worker.flask_process(
+            ["worker"], env_for("worker"), tmp_path / "w.log"
+        ) as worker_log,
+        test_sms_worker.flask_process(
+            ["cron", "--interval", "1"], env_for("cron"), tmp_path / "c.log"
+        ) as cron_log,
+    ):
+
+        def logs() -> str:
+            return f"{worker_log()}\n{cron_log()}"
+
+        file_ticket(outage_app)
+        before = newest_message()
+        wait_until(
+            lambda: message_by_id(before.id).message_sid is not None, "", state=logs
+        )
+
+        redis_server.stop()
+        file_ticket(outage_app)  # during the outage: 201 all the same
+        during = newest_message()
+        assert (during.status, during.message_sid) == ("queued", None)
+        time.sleep(3)  # the worker, its scheduler and cron all meet the outage
+        redis_server.start()
+        back = time.monotonic()
+        wait_until(
+            lambda: message_by_id(during.id).message_sid is not None,
+            "the text written during the outage",
+            state=logs,
+        )
+        outage_cost = time.monotonic() - back
+
+        twilio_api.fail_next(500)  # its retry is scheduled: RQ's scheduler moves it
+        file_ticket(outage_app)
+        after = newest_message()
+        enqueued = time.monotonic()
+        wait_until(
+            lambda: message_by_id(after.id).message_sid is not None,
+            "a text enqueued after the outage, and its retry",
+            state=logs,
+        )
+        retry_cost = time.monotonic() - enqueued
+
+    assert len(twilio_api.created) == 3  # each text once
+    assert len(twilio_api.received) == 4  # and one 500
+    assert message_by_id(after.id).attempts == 2
+    assert outage_cost < 15, outage_cost
+    assert retry_cost < 10, retry_cost

@@ -95,7 +95,7 @@ class TwilioStandIn:
             self._list_failures.extend([(status, body)] * times)
 
     def retry_after(self, seconds: str | None) -> None:
-        """Send Retry-After with every error answer (as Twilio does on 429)."""
+        """Send Retry-After with every 429 (as Twilio does)."""
         self._retry_after = seconds
 
     def hold_next(self) -> None:
@@ -265,7 +265,7 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             if status == 401:
                 self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
-            if status >= 400 and standin._retry_after is not None:
+            if status == 429 and standin._retry_after is not None:
                 self.send_header("Retry-After", standin._retry_after)
             self.end_headers()
             self.wfile.write(data)

@@ -226,8 +226,20 @@ def commit_and_dispatch() -> None:
         if inspect(message).persistent and message.status == "queued"
     ]
     db.session.commit()
-    for message_id, send_after in outgoing:
-        dispatch(message_id, send_after)
+    lost = [
+        message_id
+        for message_id, send_after in outgoing
+        if not dispatch(message_id, send_after) and send_after is None
+    ]
+    if lost:
+        # Redis is down: due now, so the first flush once it is back sends them
+        # (rather than after its `older_than` grace for rows being dispatched).
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(lost), Message.next_attempt_at.is_(None))
+            .values(next_attempt_at=utcnow())
+        )
+        db.session.commit()
 
 
 def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:
@@ -271,7 +283,7 @@ def due_messages(now: datetime, older_than: timedelta):
         Message.message_sid.is_(None),
         Message.status.in_(("queued", "sending")),
     )
-    turn = or_(
+    queued_turn = or_(
         Message.next_attempt_at <= now,
         and_(
             Message.next_attempt_at.is_(None),
@@ -281,15 +293,18 @@ def due_messages(now: datetime, older_than: timedelta):
             ),
         ),
     )
+    orphaned = and_(
+        Message.claimed_at <= now - claim_lease(),
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
     return (
         select(Message.id)
         .where(
             unsent,
-            turn,
             or_(Message.send_after.is_(None), Message.send_after <= now),
             or_(
-                Message.status == "queued",
-                Message.claimed_at <= now - claim_lease(),
+                and_(Message.status == "queued", queued_turn),
+                and_(Message.status == "sending", orphaned),
             ),
         )
         .order_by(Message.id)
