@@ -12,6 +12,7 @@ import itertools
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -25,15 +26,19 @@ from sqlalchemy import select
 from app import create_app
 from app.extensions import db
 from app.lines import Line
-from app.models import Message, Role, Ticket
+from app.models import Message, Recording, Role, Ticket
 from app.models.types import utcnow
 from app.queue import InProcessScheduler, JobQueue, _periodic_jobs
 from config import ROOT, TestingConfig
+from recordings.jobs import fetch_recording
 from tests import redis_server as private_redis
 from tests import test_rq_worker, test_sms_worker, twilio_standin
 from tests.conftest import FakeGateway, twilio_error
-from tests.factories import make_token, make_user
+from tests.factories import make_token, make_user, sid
+from tests.media_standin import ACCOUNT, make_wav
+from tests.media_standin import TOKEN as MEDIA_TOKEN
 from tests.test_migrations import FLASK
+from tests.test_recordings_media import post_recording
 from tests.twilio_standin import TwilioStandIn
 
 TICKET = {"phone": "0197000000", "channel": "counter", "category": "payment"}
@@ -77,7 +82,9 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     )
     app = create_app(config)
     app.instance_path = str(tmp_path / "instance")
+    app.config["RECORDINGS_DIR"] = str(tmp_path / "recordings")
     app.extensions["twilio"] = FakeGateway()
+    app.extensions["rq"].scheduler = None  # the tests that want one make it
     with app.app_context():
         db.create_all()
         try:
@@ -395,3 +402,49 @@ def test_worker_and_cron_survive_redis_going_away_and_coming_back(
     assert message_by_id(after.id).attempts == 2
     assert outage_cost < 15, outage_cost
     assert retry_cost < 10, retry_cost
+
+
+# --- recordings: one download, one stored file ----------------------------------
+
+
+def test_two_fetches_of_one_recording_in_parallel_download_once(
+    app: Flask, client: FlaskClient, media
+):
+    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=MEDIA_TOKEN)
+    app.config.pop("TWILIO_LOCAL_TOKEN", None)
+    recording_sid, audio = sid("RE"), make_wav(3)
+    media.serve(recording_sid, audio)
+    media.not_found_first = 1  # the callback's own fetch meets a 404: given back
+    recording = post_recording(client, recording_sid, media)
+    assert recording.media_status == "pending"
+    media.delay_per_chunk = 0.1  # both jobs start while the first downloads
+
+    def fetch() -> None:
+        with app.app_context():
+            fetch_recording(recording.id)
+
+    jobs = [threading.Thread(target=fetch) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=30)
+
+    db.session.rollback()
+    recording = db.session.get(Recording, recording.id)
+    assert recording.media_status == "stored", recording.fetch_error
+    assert len(media.requests) == 2  # the 404, then one download: not two
+    stored = list(Path(app.config["RECORDINGS_DIR"]).iterdir())
+    assert [path.name for path in stored] == [f"{recording_sid}.wav"]
+
+
+def test_a_late_absent_does_not_undo_a_completed_recording(
+    app: Flask, client: FlaskClient, media
+):
+    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=MEDIA_TOKEN)
+    app.config.pop("TWILIO_LOCAL_TOKEN", None)
+    recording_sid = sid("RE")
+    media.serve(recording_sid, make_wav(3))
+    recording = post_recording(client, recording_sid, media)
+    assert (recording.status, recording.media_status) == ("completed", "stored")
+    recording = post_recording(client, recording_sid, media, status="absent")
+    assert (recording.status, recording.media_status) == ("completed", "stored")
