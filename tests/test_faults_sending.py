@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
@@ -29,6 +29,7 @@ from app.lines import Line
 from app.models import Message, Recording, Role, Ticket
 from app.models.types import utcnow
 from app.queue import InProcessScheduler, JobQueue, _periodic_jobs
+from app.services.followups import due_messages, stale_holds
 from config import ROOT, TestingConfig
 from recordings.jobs import fetch_recording
 from tests import redis_server as private_redis
@@ -37,7 +38,7 @@ from tests.conftest import FakeGateway, twilio_error
 from tests.factories import make_token, make_user, sid
 from tests.media_standin import ACCOUNT, make_wav
 from tests.media_standin import TOKEN as MEDIA_TOKEN
-from tests.test_migrations import FLASK
+from tests.test_migrations import FLASK, flask_env, postgres_schema, run_flask
 from tests.test_recordings_media import post_recording
 from tests.twilio_standin import TwilioStandIn
 
@@ -448,3 +449,79 @@ def test_a_late_absent_does_not_undo_a_completed_recording(
     assert (recording.status, recording.media_status) == ("completed", "stored")
     recording = post_recording(client, recording_sid, media, status="absent")
     assert (recording.status, recording.media_status) == ("completed", "stored")
+
+
+# --- the flush's selections on PostgreSQL: indexes, not scans ---------------------
+
+
+@pytest.fixture
+def postgres_app(tmp_path: Path) -> Iterator[Flask]:
+    """The app on a schema `flask db upgrade` built, 200 000 messages sent long
+    ago and a few waiting (queued, due, retried, orphaned, held), analysed."""
+    with postgres_schema() as url:
+        run_flask("db", "upgrade", env=flask_env(tmp_path, DATABASE_URL=url))
+        config = type(
+            "PostgresConfig",
+            (TestingConfig,),
+            {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": {}},
+        )
+        app = create_app(config)
+        with app.app_context():
+            db.session.execute(
+                text(
+                    "INSERT INTO messages (message_sid, direction, to_number, body,"
+                    " status, channel, attempts, created_at, updated_at)"
+                    " SELECT 'SM' || n, 'outbound', '+2290197000000', 'text',"
+                    " 'delivered', 'sms', 1, now() - interval '30 days',"
+                    " now() - interval '30 days'"
+                    " FROM generate_series(1, 200000) AS n"
+                )
+            )
+            db.session.execute(
+                text(
+                    "INSERT INTO messages (direction, to_number, body, status,"
+                    " channel, attempts, next_attempt_at, claimed_at, created_at,"
+                    " updated_at) VALUES"
+                    " ('outbound', '+1', 'a', 'queued', 'sms', 0, NULL, NULL,"
+                    "  now() - interval '1 hour', now()),"
+                    " ('outbound', '+1', 'b', 'queued', 'sms', 2,"
+                    "  now() + interval '1 hour', NULL, now(), now()),"
+                    " ('outbound', '+1', 'c', 'sending', 'sms', 1, NULL,"
+                    "  now() - interval '1 hour', now(), now()),"
+                    " ('outbound', '+1', 'd', 'held', 'sms', 0, NULL, NULL,"
+                    "  now(), now())"
+                )
+            )
+            db.session.commit()
+            db.session.execute(text("ANALYZE messages"))
+            db.session.commit()
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+def plan_of(query) -> str:
+    compiled = query.compile(
+        dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}
+    )
+    rows = db.session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))
+    return "\n".join(row[0] for row in rows)
+
+
+@pytest.mark.postgres
+def test_the_flush_finds_due_and_held_rows_by_partial_indexes(postgres_app: Flask):
+    now = utcnow()
+    due = plan_of(due_messages(now, timedelta(seconds=30)))
+    held = plan_of(stale_holds(now))
+    assert "Seq Scan on messages" not in due, due
+    assert "ix_messages_outbox" in due, due
+    assert "Seq Scan on messages" not in held, held
+    assert "ix_messages_held" in held, held
+    ids = db.session.scalars(due_messages(now, timedelta(seconds=30))).all()
+    bodies = db.session.scalars(
+        select(Message.body).where(Message.id.in_(ids)).order_by(Message.body)
+    ).all()
+    assert bodies == ["a", "c"]  # not the one retried in an hour
+    print(f"\n{due}\n{held}")  # the plans and their times, shown with -s
