@@ -137,6 +137,7 @@ def test_in_process_a_failed_send_is_retried_by_the_scheduler(
     assert message.attempts == 3  # 503, 429, then sent
     # Back-off of 0.5-1 s, then 1-2 s, each found by a pass 0.2 s apart.
     assert 1.4 < cost < 6, cost
+    print(f"\nfault costs: 503 then 429 in process, sent after {cost:.1f} s")
     assert [action for action, _ in sms_events(message)] == ["sms_queued", "sms_sent"]
 
 
@@ -156,6 +157,7 @@ def test_in_process_a_quiet_hour_text_goes_when_due(
     wait_until(lambda: the_message().message_sid is not None, "the morning SMS")
     late = (utcnow() - morning).total_seconds()
     assert 0 <= late < 1.5, late  # a pass every 0.2 s (30 s by default)
+    print(f"\nfault costs: quiet-hour text sent {late:.1f} s after it was due")
     assert len(sms.sent) == 1
 
 
@@ -305,6 +307,7 @@ def test_a_work_horse_killed_after_twilio_took_the_text_sends_it_once(
     ) in events
     # The claim's lease (3 s here, 600 s by default) and a cron pass (1 s, 60 s).
     assert 3 <= cost < 12, cost
+    print(f"\nfault costs: work horse killed, text recorded {cost:.1f} s after")
 
 
 @pytest.mark.redis
@@ -345,6 +348,7 @@ def test_twilio_500_then_429_backs_off_records_attempts_and_sends_once(
     assert gaps[3] >= 2.95, gaps
     assert [action for action, _ in sms_events(message)] == ["sms_queued", "sms_sent"]
     assert cost < 30, cost
+    print(f"\nfault costs: 500, 500, 429, 429 (Retry-After 3), sent after {cost:.1f} s")
 
 
 @pytest.mark.redis
@@ -403,6 +407,10 @@ def test_worker_and_cron_survive_redis_going_away_and_coming_back(
     assert message_by_id(after.id).attempts == 2
     assert outage_cost < 15, outage_cost
     assert retry_cost < 10, retry_cost
+    print(
+        f"\nfault costs: Redis back, the text written meanwhile went {outage_cost:.1f}"
+        f" s after; a new text and its retry took {retry_cost:.1f} s"
+    )
 
 
 # --- recordings: one download, one stored file ----------------------------------
