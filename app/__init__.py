@@ -5,9 +5,9 @@ import logging
 from flask import Flask
 from flask_babel import get_locale
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
-from app import events, queue
+from app import dbguard, events, queue
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
@@ -41,9 +41,33 @@ def _load_config(app: Flask, config: str | type[BaseConfig]) -> None:
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
         options.setdefault("max_overflow", app.config["DATABASE_MAX_OVERFLOW"])
+        options.setdefault("pool_timeout", app.config["DATABASE_POOL_TIMEOUT"])
+        options["connect_args"] = _postgres_connect_args(app, uri, options)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if uri.startswith("sqlite:///"):
         INSTANCE.mkdir(parents=True, exist_ok=True)
+
+
+def _postgres_connect_args(app: Flask, uri: str, options: dict) -> dict:
+    """Time-outs for a PostgreSQL that is down or slow (config/__init__.py).
+
+    connect_args replace the URL's own libpq `options` (a search_path, say), so
+    the server settings are appended to them rather than set alone.
+    """
+    args = dict(options.get("connect_args", {}))
+    args.setdefault("connect_timeout", app.config["DATABASE_CONNECT_TIMEOUT"])
+    settings = [make_url(uri).query.get("options", "")]
+    for name, key in (
+        ("statement_timeout", "DATABASE_STATEMENT_TIMEOUT"),
+        ("lock_timeout", "DATABASE_LOCK_TIMEOUT"),
+    ):
+        milliseconds = int(float(app.config[key]) * 1000)
+        if milliseconds > 0:
+            settings.append(f"-c {name}={milliseconds}")
+    combined = " ".join(part for part in settings if isinstance(part, str) and part)
+    if combined:
+        args["options"] = combined
+    return args
 
 
 @event.listens_for(Engine, "connect")
@@ -94,6 +118,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
         log.info("TWILIO_AUTH_TOKEN unset: webhooks are checked with the local token")
 
     db.init_app(app)
+    dbguard.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)

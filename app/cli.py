@@ -25,7 +25,7 @@ from app.phone import to_e164
 from app.queue import AppWorker, ForkingWorker, _backing_off
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
-from app.spool import replay
+from app.spool import failed_dir, replay
 
 users = AppGroup("users", help="Manage staff accounts.")
 
@@ -315,10 +315,21 @@ spool = AppGroup("spool", help="Callbacks kept on disk during a database outage.
 
 @spool.command("replay")
 def replay_spool() -> None:
-    """Feed spooled status and recording callbacks to the app again."""
-    done, failed = replay(current_app._get_current_object())
-    click.echo(f"replayed {done} callback(s), {failed} still failing")
-    if failed:
+    """Feed callbacks and texts spooled during a database outage to the app again.
+
+    Exits 1 while some still wait for the database or were moved to failed/.
+    """
+    report = replay(current_app._get_current_object())
+    click.echo(
+        f"replayed {report.replayed} callback(s), {report.waiting} still failing"
+        f" (database unavailable), {report.failed} moved to failed/"
+    )
+    if report.failed:
+        click.echo(
+            f"see {failed_dir(current_app)} for each one's error; they are not retried",
+            err=True,
+        )
+    if report.waiting or report.failed:
         sys.exit(1)
 
 

@@ -68,6 +68,14 @@ class SoftphoneKeys:
         return cls(*values) if all(values) else None
 
 
+@dataclass(frozen=True)
+class CallParties:
+    """Who called whom, as Twilio's Call resource says."""
+
+    from_: str
+    to: str
+
+
 @dataclass
 class SentMessage:
     sid: str | None
@@ -186,6 +194,22 @@ class TwilioGateway:
             if message.body == body
             and (message.date_created is None or message.date_created >= earliest)
         ]
+
+    def call_parties(self, call_sid: str) -> CallParties | None:
+        """The numbers of a call, from GET Calls/{CallSid}.json; None if unknown.
+
+        For callbacks that carry no From (a recording's): raises on a network
+        error or a Twilio 5xx, so a job's retry asks again.
+        """
+        if not self.configured:
+            return None
+        try:
+            call = self.client.calls(call_sid).fetch()
+        except TwilioRestException as error:
+            if error.status == 404:
+                return None
+            raise
+        return CallParties(call._from or "", call.to or "")
 
     def delete_recording(self, recording_sid: str) -> None:
         """Delete Twilio's copy of a recording (ours is kept and verified first)."""

@@ -49,13 +49,28 @@ class BaseConfig:
     SQLALCHEMY_DATABASE_URI = _env(
         "DATABASE_URL", f"sqlite:///{INSTANCE / 'ecoute.sqlite3'}"
     )
-    # Recycle rather than ping: a ping costs a round trip on every request, and
-    # the voice webhooks are the hot path.
+    # Connections are also pinged at checkout (app/dbguard.py), so the first
+    # call after a database restart is served, not apologised to.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_recycle": 300}
     # PostgreSQL connections per web or worker process: pool + overflow. Four
     # gunicorn processes at the defaults hold at most 80 of PostgreSQL's 100.
     DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE", "10"))
     DATABASE_MAX_OVERFLOW = int(_env("DATABASE_MAX_OVERFLOW", "10"))
+    # A database that stops or hangs must not hold a caller past Twilio's 15 s:
+    # seconds to open a connection (libpq counts whole seconds, at least 2) and
+    # to wait for a pooled one when all are taken.
+    DATABASE_CONNECT_TIMEOUT = int(_env("DATABASE_CONNECT_TIMEOUT", "2"))
+    DATABASE_POOL_TIMEOUT = float(_env("DATABASE_POOL_TIMEOUT", "2"))
+    # Server-side limits for a slow (not frozen) PostgreSQL, in seconds; 0 = none.
+    # Set DATABASE_STATEMENT_TIMEOUT=0 for a migration that rewrites a big table.
+    DATABASE_STATEMENT_TIMEOUT = float(_env("DATABASE_STATEMENT_TIMEOUT", "10"))
+    DATABASE_LOCK_TIMEOUT = float(_env("DATABASE_LOCK_TIMEOUT", "3"))
+    # Seconds a webhook (/voice/, /sms/) may spend waiting on the database before
+    # its connection is cut and the outage path answers; works on a frozen server
+    # too. 0 turns the watchdog off. 2 s, not more: a request queued behind a
+    # busy thread waits up to this long, then may spend the connect time-out,
+    # and Twilio must have its answer well within 5 s.
+    DATABASE_WEBHOOK_DEADLINE = float(_env("DATABASE_WEBHOOK_DEADLINE", "2"))
     REDIS_URL = _env("REDIS_URL")
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL")
     TWILIO_ACCOUNT_SID = _env("TWILIO_ACCOUNT_SID")

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from app.dbguard import is_database_outage
 from app.extensions import db
 from app.lines import Line, current_lines
 from app.menus import Menu, menu_for
@@ -35,7 +36,7 @@ from app.services.presence import (
 )
 from app.services.recordings import attach, recording_for
 from app.services.tickets import has_ticket, link_call, ticket_for_call
-from app.spool import save_request
+from app.spool import keep_failed_request, save_request
 from app.webhooks import form_text, public_url, twilio_signed, twiml
 from ivr import menu as ivr
 from ivr.routing import parse_tried, publish_ticket, ring
@@ -454,8 +455,12 @@ def apologise(error: Exception) -> Response | HTTPException:
         log.exception("rollback failed too")
     if request.endpoint == "ivr.status":
         # Twilio never retries a status callback; a lost one could lose a
-        # caller who hung up waiting, so it is kept for `spool replay`.
-        save_request()
+        # caller who hung up waiting, so it is kept: for `spool replay` when the
+        # database was away, in spool/failed/ (and a 500) when it is a bug.
+        if not is_database_outage(error):
+            keep_failed_request(error)
+            return Response(status=500)
+        save_request(error)
         return Response(status=204)
     line = _line()
     voice_menu = menu_for(line)

@@ -1,4 +1,4 @@
-"""The fetch job: Twilio's recording media, downloaded, checked and kept."""
+"""The recording jobs: the media fetched, checked and kept; the caller found."""
 
 import io
 import logging
@@ -11,9 +11,13 @@ from rq import Callback, Retry
 from sqlalchemy import or_, select, update
 
 from app.extensions import db
-from app.models import Recording, Ticket
+from app.lines import current_lines
+from app.models import Call, Recording, Ticket
 from app.models.types import utcnow
+from app.phone import to_e164
 from app.queue import enqueue
+from app.services.callers import caller_for
+from app.services.followups import acknowledge, commit_and_dispatch
 from recordings.storage import StorageError, storage_for
 
 log = logging.getLogger(__name__)
@@ -233,3 +237,46 @@ def requeue_stalled_fetches() -> int:
         )
     ).all()
     return sum(1 for recording_id in stalled if schedule_fetch(recording_id))
+
+
+def find_caller(call_id: int) -> None:
+    """Learn the number of a call first heard of through its recording callback.
+
+    Twilio's recording callback carries no From: a voicemail it filed (the
+    fallback's, or a spool replayed in that order) has no caller to text. Ask
+    Twilio for the call, then give its tickets their caller and send each the
+    acknowledgment the caller would have had. Claimed with one conditional
+    UPDATE, so a retry or a second job never texts twice.
+    """
+    call = db.session.get(Call, call_id)
+    if call is None:
+        return
+    if call.caller_id is None:
+        parties = current_app.extensions["twilio"].call_parties(call.call_sid)
+        if parties is None or not parties.from_:
+            log.info("call %s: Twilio knows no caller's number", call.call_sid)
+            return
+        region = current_app.config["DEFAULT_REGION"]
+        caller = caller_for(to_e164(parties.from_, region))
+        if caller is None:
+            return  # a withheld number: nobody to text
+        call.caller = caller
+        call.from_raw = call.from_raw or parties.from_[:64]
+        if parties.to:
+            call.line = current_lines().for_number(parties.to).number
+        db.session.flush()
+    claimed = db.session.scalars(
+        update(Ticket)
+        .where(Ticket.origin_call_id == call.id, Ticket.caller_id.is_(None))
+        .values(caller_id=call.caller_id)
+        .returning(Ticket.id)
+    ).all()
+    for ticket_id in claimed:
+        ticket = db.session.get(Ticket, ticket_id)
+        db.session.refresh(ticket)
+        acknowledge(ticket)
+    commit_and_dispatch()
+
+
+def schedule_find_caller(call_id: int) -> bool:
+    return enqueue(find_caller, call_id, queue="notify")

@@ -1,5 +1,7 @@
 """Recordings: Twilio's status callback, and the audio for those who may hear it."""
 
+import logging
+
 import click
 from flask import (
     Blueprint,
@@ -26,6 +28,7 @@ from app.api.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from app.dbguard import is_database_outage
 from app.extensions import db
 from app.lines import current_lines
 from app.menus import menu_for
@@ -40,13 +43,19 @@ from app.services.recordings import (
 )
 from app.services.tickets import ticket_for_call
 from app.services.visibility import may_listen
-from app.spool import save_request
+from app.spool import keep_failed_request, save_request
 from app.webhooks import form_text, twilio_signed
 from recordings import grants, pages
 from recordings.access import is_first_range, listened_lately
-from recordings.jobs import requeue_stalled_fetches, schedule_fetch
+from recordings.jobs import (
+    requeue_stalled_fetches,
+    schedule_fetch,
+    schedule_find_caller,
+)
 from recordings.retention import expired, purge
 from recordings.storage import StorageError, storage_for
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("recordings", __name__, template_folder="templates")
 # `flask cron` also retries fetches whose enqueue was lost (Redis down).
@@ -100,9 +109,15 @@ def callback() -> tuple[str, int]:
         if recording.status == "absent":
             note_absent(recording, ticket)
     recording_id = recording.id
+    # No webhook brought the caller's number yet (this callback has none):
+    # Twilio is asked in a job, which then texts the caller their reference.
+    unknown_caller = call.caller_id is None and ticket is not None
+    call_id = call.id
     commit_and_dispatch()
     if fetch:
         schedule_fetch(recording_id)
+    if unknown_caller:
+        schedule_find_caller(call_id)
     return "", 204
 
 
@@ -205,10 +220,19 @@ def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
         return handle_api_error(error)
     if isinstance(error, HTTPException):
         return handle_http_error(error) if request.path.startswith("/api/") else error
-    db.session.rollback()
     if request.endpoint == "recordings.callback":
-        # Twilio never retries a recording callback: keep it on disk, not a 5xx.
-        save_request()
+        log.exception("recording callback failed")
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("rollback failed too")
+    if request.endpoint == "recordings.callback":
+        # Twilio never retries a recording callback: keep it on disk, for
+        # `spool replay` if the database was away, else in spool/failed/.
+        if not is_database_outage(error):
+            keep_failed_request(error)
+            return "recording callback failed; kept for a person to look at", 500
+        save_request(error)
         return "", 204
     if request.path.startswith("/api/"):
         return handle_unexpected(error)

@@ -83,50 +83,7 @@ def file_complaint(call, category: str = "2"):
 # --- signatures ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/voice/incoming",
-        "/voice/menu?lang=fr&attempt=1",
-        "/voice/category?lang=fr&attempt=1",
-        "/voice/follow-up?lang=fr&attempt=1",
-        "/voice/voicemail?lang=fr&purpose=complaint",
-        "/voice/status",
-        "/voice/recording?purpose=complaint",
-        "/voice/fallback",
-        "/voice/main?lang=fr",
-        "/voice/closed?lang=fr&attempt=1",
-        "/voice/follow-up-help?lang=fr",
-    ],
-)
-def test_unsigned_forged_or_misdirected_requests_get_403_and_write_nothing(
-    client, path
-):
-    form = {
-        "CallSid": sid("CA"),
-        "From": CALLER,
-        "To": LINE,
-        "Digits": "1",
-        "RecordingSid": sid("RE"),
-        "CallStatus": "completed",
-    }
-    forged = sign("http://localhost" + path, form, token="not-the-token")
-    elsewhere = sign("http://localhost/voice/other", form)
-    for headers in (
-        {},
-        {"X-Twilio-Signature": forged},
-        {"X-Twilio-Signature": elsewhere},
-    ):
-        assert client.post(path, data=form, headers=headers).status_code == 403
-    tampered = {**form, "Digits": "0"}
-    good = sign("http://localhost" + path, form)
-    assert (
-        client.post(
-            path, data=tampered, headers={"X-Twilio-Signature": good}
-        ).status_code
-        == 403
-    )
-    assert count(Call) == count(Ticket) == count(Recording) == count(Caller) == 0
+# Unsigned, forged and tampered requests: tests/test_webhook_signatures.py.
 
 
 def test_signature_over_public_base_url_behind_a_proxy():

@@ -114,6 +114,18 @@ def recording_form(call_sid: str, recording_sid: str) -> dict[str, str]:
     }
 
 
+def voicemail_action(call_sid: str, recording_sid: str, **extra: str) -> dict[str, str]:
+    """The <Record> action's form: the caller pressed # after their message."""
+    return call_form(
+        call_sid,
+        CallStatus="in-progress",
+        RecordingSid=recording_sid,
+        RecordingUrl=recording_form(call_sid, recording_sid)["RecordingUrl"],
+        Digits="#",
+        **extra,
+    )
+
+
 def reach_voicemail(post, call_sid: str) -> None:
     """Ring, press 1 (complaint) then 2 (delay): the caller hears the beep."""
     for path, extra in (
@@ -208,14 +220,7 @@ def test_repeated_voicemail_action_and_recording_callback_keep_one_of_each(
 ):
     call_sid, recording_sid = sid("CA"), sid("RE")
     reach_voicemail(post, call_sid)
-    action = call_form(
-        call_sid,
-        CallStatus="in-progress",
-        RecordingSid=recording_sid,
-        RecordingUrl=recording_form(call_sid, recording_sid)["RecordingUrl"],
-        RecordingDuration="12",
-        Digits="#",
-    )
+    action = voicemail_action(call_sid, recording_sid, RecordingDuration="12")
     answers = [post(VOICEMAIL, action) for _ in range(2)]
     callbacks = [
         post(RECORDING_CALLBACK, recording_form(call_sid, recording_sid))
@@ -393,14 +398,7 @@ def test_voicemail_action_racing_its_recording_callback_both_succeed(app, post, 
     call_sid, recording_sid = sid("CA"), sid("RE")
     reach_voicemail(post, call_sid)
     form = recording_form(call_sid, recording_sid)
-    action_form = call_form(
-        call_sid,
-        CallStatus="in-progress",
-        RecordingSid=recording_sid,
-        RecordingUrl=form["RecordingUrl"],
-        RecordingDuration="12",
-        Digits="#",
-    )
+    action_form = voicemail_action(call_sid, recording_sid, RecordingDuration="12")
     deliveries = {
         "action": (VOICEMAIL, action_form),
         "callback": (RECORDING_CALLBACK, form),
@@ -575,14 +573,7 @@ def test_the_usual_end_of_a_complaint_call_takes_one_statement_each(
     monkeypatch.setattr("recordings.views.schedule_fetch", fetches.append)
     call_sid, recording_sid = sid("CA"), sid("RE")
     reach_voicemail(post, call_sid)
-    action = call_form(
-        call_sid,
-        CallStatus="in-progress",
-        RecordingSid=recording_sid,
-        RecordingUrl=recording_form(call_sid, recording_sid)["RecordingUrl"],
-        Digits="#",
-    )
-    assert post(VOICEMAIL, action).status_code == 200
+    assert post(VOICEMAIL, voicemail_action(call_sid, recording_sid)).status_code == 200
     statements: list[str] = []
     event.listen(
         db.engine,

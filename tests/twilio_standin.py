@@ -1,4 +1,4 @@
-"""A local stand-in for Twilio's REST API (Messages only), served from a thread.
+"""A local stand-in for Twilio's REST API (Messages, Calls), served from a thread.
 
 Point TWILIO_API_BASE_URL at `TwilioStandIn.url`: the app's gateway rewrites
 https://api.twilio.com to it, so twilio-python's real client, HTTP stack and error
@@ -9,6 +9,8 @@ GET on Messages.json lists what it accepted (To, From, DateSent>= filters, as
 Twilio does), so a job can ask whether a text left. `hold_next` keeps the next
 accepted POST's answer until `release()`: the message is in Twilio's hands,
 the sender has not heard so yet (kill it then).
+
+GET Calls/{CallSid}.json answers the calls a test declared with `add_call`.
 """
 
 import base64
@@ -33,6 +35,9 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "standin-auth-token-" + "5" * 13
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Messages\.json$")
+CALL_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Calls/(CA[0-9a-fA-F]{32})\.json$"
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class TwilioStandIn:
         self.accepted_held = threading.Event()  # a held POST has been accepted
         self._release = threading.Event()
         self._retry_after: str | None = None
+        self.calls: dict[str, dict[str, str]] = {}  # CallSid -> from, to
+        self.call_lookups: list[str] = []  # CallSids asked for, in order
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # Handler threads are joined by server_close(): nothing outlives stop().
@@ -107,6 +114,19 @@ class TwilioStandIn:
     def release(self) -> None:
         self._release.set()
 
+    def forget(self) -> None:
+        """Forget what was received, so a test counts only its own requests."""
+        with self._lock:
+            self.received.clear()
+            self.refused.clear()
+            self.call_lookups.clear()
+            self.listings.clear()  # what Twilio took stays listed
+
+    def add_call(self, call_sid: str, from_: str, to: str) -> None:
+        """A call Twilio knows about: GET Calls/{call_sid}.json answers it."""
+        with self._lock:
+            self.calls[call_sid] = {"from": from_, "to": to}
+
     def start(self) -> "TwilioStandIn":
         self._thread.start()
         return self
@@ -117,16 +137,36 @@ class TwilioStandIn:
         self._thread.join(timeout=5)
         self._server.server_close()
 
-    def _answer(self, path: str, auth: str | None, body: bytes) -> tuple[int, dict]:
-        match = MESSAGES_PATH.match(path)
-        if match is None:
-            return 404, _error(20404, "The requested resource was not found", 404)
+    def _authorised(self, path: str, auth: str | None) -> tuple[str, str] | None:
         credentials = _basic_auth(auth)
         if credentials is None or (
             self.credentials is not None and credentials != self.credentials
         ):
             with self._lock:
                 self.refused.append(path)
+            return None
+        return credentials
+
+    def _answer_get(self, path: str, auth: str | None) -> tuple[int, dict]:
+        match = CALL_PATH.match(path)
+        if match is None:
+            return 405, _error(20004, "Method not allowed", 405)
+        if self._authorised(path, auth) is None:
+            return 401, _error(20003, "Authenticate", 401)
+        account_sid, call_sid = match.groups()
+        with self._lock:
+            self.call_lookups.append(call_sid)
+            call = self.calls.get(call_sid)
+        if call is None:
+            return 404, _error(20404, "The requested resource was not found", 404)
+        return 200, _call_resource(account_sid, call_sid, call)
+
+    def _answer(self, path: str, auth: str | None, body: bytes) -> tuple[int, dict]:
+        match = MESSAGES_PATH.match(path)
+        if match is None:
+            return 404, _error(20404, "The requested resource was not found", 404)
+        credentials = self._authorised(path, auth)
+        if credentials is None:
             return 401, _error(20003, "Authenticate", 401)
         form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         account_sid = match.group(1)
@@ -148,12 +188,7 @@ class TwilioStandIn:
         match = MESSAGES_PATH.match(path)
         if match is None:
             return 404, _error(20404, "The requested resource was not found", 404)
-        credentials = _basic_auth(auth)
-        if credentials is None or (
-            self.credentials is not None and credentials != self.credentials
-        ):
-            with self._lock:
-                self.refused.append(path)
+        if self._authorised(path, auth) is None:
             return 401, _error(20003, "Authenticate", 401)
         params = dict(parse_qsl(query, keep_blank_values=True))
         with self._lock:
@@ -194,6 +229,26 @@ def _error(code: int, message: str, status: int) -> dict[str, Any]:
         "message": message,
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
+    }
+
+
+def _call_resource(
+    account_sid: str, call_sid: str, call: dict[str, str]
+) -> dict[str, Any]:
+    now = format_datetime(utcnow(), usegmt=True)
+    return {
+        "sid": call_sid,
+        "account_sid": account_sid,
+        "api_version": "2010-04-01",
+        "date_created": now,
+        "date_updated": now,
+        "direction": "inbound",
+        "from": call["from"],
+        "from_formatted": call["from"],
+        "to": call["to"],
+        "to_formatted": call["to"],
+        "status": "completed",
+        "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{call_sid}.json",
     }
 
 
@@ -253,9 +308,14 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            status, payload = standin._list(
-                url.path, self.headers.get("Authorization"), url.query
-            )
+            if MESSAGES_PATH.match(url.path):
+                status, payload = standin._list(
+                    url.path, self.headers.get("Authorization"), url.query
+                )
+            else:
+                status, payload = standin._answer_get(
+                    url.path, self.headers.get("Authorization")
+                )
             self._send(status, payload)
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:

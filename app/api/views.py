@@ -39,7 +39,7 @@ from app.services.tickets import (
     change_ticket,
     open_ticket,
 )
-from app.services.visibility import may_see, visible_tickets
+from app.services.visibility import visible_tickets
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer-token clients carry no CSRF token; session users are checked in api.auth.
@@ -89,9 +89,11 @@ def _ticket_or_404(reference: str) -> Ticket:
         compact = parse_reference(reference)
     except InvalidReference as error:
         raise ApiError(400, "invalid_reference", str(error)) from None
-    ticket = db.session.scalar(select(Ticket).filter_by(reference=compact))
     # Another service's ticket is answered as missing: its existence is not shared.
-    if ticket is None or not may_see(g.api_user, ticket):
+    ticket = db.session.scalar(
+        select(Ticket).filter_by(reference=compact).where(visible_tickets(g.api_user))
+    )
+    if ticket is None:
         raise ApiError(404, "not_found", f"no ticket {reference}")
     return ticket
 

@@ -10,7 +10,11 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Call, Caller, Message, Ticket, User
 from app.serializers import call_json, caller_json, message_json, ticket_json
-from app.services.visibility import visible_tickets
+from app.services.visibility import (
+    caller_calls_visible_to,
+    caller_messages_visible_to,
+    ticket_visible_to,
+)
 
 # The screen-pop shows the newest of each: a caller of twenty years stays one
 # quick query per list, and an agent reads no further back than this anyway.
@@ -35,10 +39,12 @@ def caller_for(phone_e164: str | None) -> Caller | None:
 
 
 @cache
-def _history_statements() -> tuple[Select, Select, Select, Select]:
+def _history_statements(agent: bool) -> tuple[Select, Select, Select, Select]:
     """The screen-pop's four queries, built once: only their parameters vary.
 
-    Its tickets need no join to their caller, already loaded by the first.
+    Its tickets need no join to their caller, already loaded by the first. An
+    agent's lists are filtered by what they may see (visibility), with the
+    agent as one more parameter, so one statement serves every agent.
     """
     caller_id = bindparam("caller_id")
     caller = select(Caller).where(Caller.phone_e164 == bindparam("phone"))
@@ -61,18 +67,25 @@ def _history_statements() -> tuple[Select, Select, Select, Select]:
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(HISTORY_LIMIT)
     )
+    if agent:
+        viewer_id = bindparam("viewer_id")
+        tickets = tickets.where(ticket_visible_to(viewer_id))
+        calls = calls.where(caller_calls_visible_to(viewer_id, caller_id))
+        messages = messages.where(caller_messages_visible_to(viewer_id, caller_id))
     return caller, tickets, calls, messages
 
 
 def history_for(phone_e164: str, viewer: User | None = None) -> dict[str, Any] | None:
-    """Everything the centre knows about a caller, as `viewer` may see it."""
-    by_phone, tickets_of, calls_of, messages_of = _history_statements()
+    """Everything the centre knows about a caller, as `viewer` may see it
+    (everything when no viewer is given: the app's own use)."""
+    agent = viewer is not None and not viewer.is_supervisor
+    by_phone, tickets_of, calls_of, messages_of = _history_statements(agent)
     caller = db.session.scalar(by_phone, {"phone": phone_e164})
     if caller is None:
         return None
     mine = {"caller_id": caller.id}
-    if viewer is not None and not viewer.is_supervisor:
-        tickets_of = tickets_of.where(visible_tickets(viewer))
+    if agent:
+        mine["viewer_id"] = viewer.id
     tickets = db.session.scalars(tickets_of, mine)
     calls = db.session.scalars(calls_of, mine)
     messages = db.session.scalars(messages_of, mine)

@@ -14,6 +14,7 @@ from app.models import Caller, Message, Ticket, TicketEvent
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
 from app.services.callers import caller_for
+from app.services.followups import OUTBOX
 from app.services.tickets import open_ticket
 from app.sms_text import sms_texts
 
@@ -31,6 +32,8 @@ STOP_WORDS = {
 START_WORDS = {"start", "unstop", "debut", "reprendre"}
 REFERENCE = re.compile(r"(?<!\d)(\d{4})[\s\-.]?(\d{4})(?!\d)")
 MAX_BODY = 1600  # ten segments: anything longer is cut, not refused
+# Set in session.info when no TwiML will carry the reply (a spool replay).
+REPLY_BY_SMS = "reply_by_sms"
 
 
 def _language(caller: Caller, line: Line) -> str:
@@ -44,7 +47,11 @@ def _reply(
     ticket: Ticket | None = None,
     **values: str,
 ) -> str:
-    """Render a reply and keep it in the history (TwiML sends it: no SID of ours)."""
+    """Render a reply and keep it in the history (TwiML sends it: no SID of ours).
+
+    A text replayed from the spool has no TwiML answer any more: its reply is
+    queued in the outbox then, and sent as any follow-up is.
+    """
     texts = sms_texts()
     lang = ticket.language if ticket else _language(caller, line)
     if ticket is not None:
@@ -53,18 +60,21 @@ def _reply(
     body = texts.render(
         template, lang, accents=line.sms_accents, line=line.number, **values
     )
-    db.session.add(
-        Message(
-            ticket_id=ticket.id if ticket else None,
-            caller_id=caller.id,
-            direction="outbound",
-            to_number=caller.phone_e164,
-            from_number=line.number,
-            body=body,
-            template=template,
-            status="sent",
-        )
+    by_sms = db.session.info.get(REPLY_BY_SMS, False)
+    message = Message(
+        ticket_id=ticket.id if ticket else None,
+        caller_id=caller.id,
+        direction="outbound",
+        to_number=caller.phone_e164,
+        from_number=line.number,
+        body=body,
+        template=template,
+        status="queued" if by_sms else "sent",
     )
+    db.session.add(message)
+    if by_sms:
+        db.session.flush()
+        db.session.info.setdefault(OUTBOX, []).append(message)
     return body
 
 
