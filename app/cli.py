@@ -4,14 +4,16 @@ import os
 import re
 import secrets
 import sys
+import time
 from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis import Redis
-from rq import Worker
+from redis.exceptions import RedisError
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 from rq.worker_pool import WorkerPool
 from sqlalchemy import delete, select
 
@@ -20,7 +22,7 @@ from app.models import ApiToken, Role, Service, User
 from app.models.agents import agent_lines
 from app.models.users import hash_token
 from app.phone import to_e164
-from app.queue import AppWorker
+from app.queue import AppWorker, ForkingWorker, _backing_off
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import failed_dir, replay
@@ -131,15 +133,47 @@ def worker(burst: bool, queues: str | None, pool: int, fork: bool) -> None:
     # share the parent's database connections; without fork, jobs share the
     # worker's pool, one connection at a time, each job in its own session.
     os.register_at_fork(after_in_child=lambda: db.engine.dispose(close=False))
-    worker_class = Worker if fork else AppWorker
-    connection = Redis.from_url(url)
+    worker_class = ForkingWorker if fork else AppWorker
+    connection = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
     if pool > 1:
         workers = WorkerPool(
             names, connection=connection, num_workers=pool, worker_class=worker_class
         )
         workers.start(burst=burst)
         return
-    worker_class(names, connection=connection).work(burst=burst, with_scheduler=True)
+    _work_through_outages(lambda: worker_class(names, connection=connection), burst)
+
+
+def _work_through_outages(make_worker, burst: bool) -> None:
+    """Run a worker; when Redis goes away and RQ's loop gives up, wait with
+    back-off and start a new one, until asked to stop (SIGTERM) or, in burst
+    mode, done. RQ's worker survives an outage only while it waits for a job:
+    one met mid-job, mid-heartbeat or mid-maintenance ends work()."""
+    failures = 0
+    while True:
+        worker = make_worker()
+        try:
+            worker.work(burst=burst, with_scheduler=True)
+        except StopRequested:
+            return
+        except RedisError:
+            pass  # its teardown met the outage too
+        if burst or worker._shutdown_requested_date is not None:
+            return
+        failures += 1
+        try:
+            time.sleep(_backing_off("worker", failures))
+        except StopRequested:
+            return
+        if _redis_up(worker.connection):
+            failures = 0
+
+
+def _redis_up(connection: Redis) -> bool:
+    try:
+        return bool(connection.ping())
+    except RedisError:
+        return False
 
 
 @click.command("simulate-call")
@@ -253,12 +287,27 @@ def cron(interval: int) -> None:
     url = current_app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: run `sms flush` instead")
-    scheduler = CronScheduler(connection=Redis.from_url(url))
-    scheduler.register(flush_outbox, queue_name="notify", interval=interval)
-    # Feature packages add theirs (recordings: fetches lost while Redis was down).
-    for job, queue_name in current_app.extensions.get("periodic_jobs", []):
-        scheduler.register(job, queue_name=queue_name, interval=interval)
-    scheduler.start()
+    connection = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    failures = 0
+    # RQ's cron scheduler ends on the first Redis error: a new one takes over
+    # once Redis answers again, until SIGTERM.
+    while True:
+        scheduler = CronScheduler(connection=connection)
+        scheduler.register(flush_outbox, queue_name="notify", interval=interval)
+        # Feature packages add theirs (recordings: fetches lost while Redis was down).
+        for job, queue_name in current_app.extensions.get("periodic_jobs", []):
+            scheduler.register(job, queue_name=queue_name, interval=interval)
+        try:
+            scheduler.start()
+            return  # stopped on request
+        except RedisError:
+            failures += 1
+        try:
+            time.sleep(_backing_off("cron", failures))
+        except StopRequested:
+            return
+        if _redis_up(connection):
+            failures = 0
 
 
 spool = AppGroup("spool", help="Callbacks kept on disk during a database outage.")

@@ -1,82 +1,189 @@
-"""RQ job functions: module-level, typed, given ids, reloading their rows."""
+"""RQ job functions: module-level, typed, given ids, reloading their rows.
+
+The outbox row owns a text's attempts, not RQ: each failure writes when the
+next try is due (exponential back-off with jitter, never before Twilio's
+Retry-After) and the job for it is scheduled then; the periodic flush sends
+only due rows, so neither it nor a duplicate job undoes the back-off.
+"""
 
 import logging
-from datetime import timedelta
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
 from requests.exceptions import RequestException
-from sqlalchemy import or_, update
+from rq import Callback
+from sqlalchemy import or_, select, update
 from twilio.base.exceptions import TwilioRestException
 
 from app.extensions import db
 from app.models import Caller, Message, Ticket
 from app.models.types import utcnow
+from app.queue import enqueue
+from app.telephony import SentMessage
 
 log = logging.getLogger(__name__)
 
-# A job that took a message and died leaves it "sending" with no SID; after this
-# long the flush hands it to another job. If it died after Twilio accepted the
-# message but before the commit, the caller gets it twice: delivery is at least
-# once, never zero.
-CLAIM_LEASE = timedelta(minutes=10)
 OPTED_OUT = 21610  # Twilio: the recipient replied STOP; never retried
+MAX_DELAY = timedelta(hours=1)
+
+
+def claim_lease() -> timedelta:
+    """A job holding a text longer than this has died (longer than JOB_TIMEOUT)."""
+    return timedelta(seconds=current_app.config["SMS_CLAIM_LEASE_SECONDS"])
 
 
 def _is_retryable(error: TwilioRestException) -> bool:
     return error.status == 429 or error.status >= 500
 
 
-def _status_callback_url() -> str | None:
-    # Twilio needs an absolute URL, so status callbacks need PUBLIC_BASE_URL.
+def _status_callback_url(message_id: int) -> str | None:
+    # Twilio needs an absolute URL, so status callbacks need PUBLIC_BASE_URL. Our
+    # id rides along: a callback can name the row even before its SID is saved.
     base = current_app.config.get("PUBLIC_BASE_URL")
-    return f"{base.rstrip('/')}/sms/status" if base else None
+    return f"{base.rstrip('/')}/sms/status?m={message_id}" if base else None
 
 
-def _claim(message_id: int) -> bool:
-    """Take the message for this job; False if it is sent, taken or not due yet.
+@dataclass(frozen=True)
+class Claim:
+    """This job holds the message; `since` is set when a dead job held it before
+    (it may have left then: Twilio is asked before sending)."""
 
-    One UPDATE decides, so a retry, a flush and a duplicate job never send twice.
+    since: datetime | None
+
+
+def _due(now: datetime):
+    return (
+        Message.message_sid.is_(None),
+        or_(Message.send_after.is_(None), Message.send_after <= now),
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
+
+
+def _claim(message_id: int) -> Claim | None:
+    """Take the message for this job; None if it is sent, taken or not due yet.
+
+    One conditional UPDATE decides (compare-and-set on the claim read just
+    before), so a retry, a flush and a duplicate job never send twice.
     """
     now = utcnow()
+    before = db.session.execute(
+        select(Message.status, Message.claimed_at).where(Message.id == message_id)
+    ).one_or_none()
+    if before is None:
+        return None
+    if before.status == "queued":
+        taking = Message.status == "queued"
+    elif before.status == "sending" and before.claimed_at is not None:
+        if before.claimed_at > now - claim_lease():
+            return None  # a live job holds it
+        taking = (Message.status == "sending") & (
+            Message.claimed_at == before.claimed_at
+        )
+    else:
+        return None
     claimed = db.session.execute(
         update(Message)
-        .where(
-            Message.id == message_id,
-            Message.message_sid.is_(None),
-            or_(Message.send_after.is_(None), Message.send_after <= now),
-            or_(
-                Message.status == "queued",
-                (Message.status == "sending")
-                & (Message.claimed_at <= now - CLAIM_LEASE),
-            ),
-        )
+        .where(Message.id == message_id, taking, *_due(now))
         .values(status="sending", claimed_at=now, updated_at=now)
     )
     db.session.commit()
-    return claimed.rowcount == 1
+    if claimed.rowcount != 1:
+        return None
+    return Claim(before.claimed_at if before.status == "sending" else None)
 
 
-def _release(message: Message) -> None:
-    """Give the message back to the queue before RQ retries the job."""
-    message.status = "queued"
-    message.claimed_at = None
-    message.updated_at = utcnow()
-    db.session.commit()
+def _note(message: Message, action: str, **detail: object) -> None:
+    if message.ticket_id is not None:
+        ticket = db.session.get(Ticket, message.ticket_id)
+        ticket.record(action, "system", message_id=message.id, **detail)
 
 
 def _fail(message: Message, code: str) -> None:
     message.status = "failed"
     message.error_code = code
+    message.next_attempt_at = None
     message.updated_at = utcnow()
-    if message.ticket_id is not None:
-        ticket = db.session.get(Ticket, message.ticket_id)
-        ticket.record("sms_failed", "system", message_id=message.id, code=code)
+    _note(message, "sms_failed", code=code, attempts=message.attempts)
     db.session.commit()
 
 
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """How long after its `attempts`-th failure a text waits: doubling from
+    SMS_RETRY_SECONDS, jittered (half to all of it, so a burst of 429s does not
+    come back as one burst), capped at an hour, never below Retry-After."""
+    base = current_app.config["SMS_RETRY_SECONDS"] * 2 ** max(attempts - 1, 0)
+    delay = min(timedelta(seconds=base), MAX_DELAY) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def _try_later(
+    message: Message,
+    error: str,
+    retry_after: float | None = None,
+    may_have_left: bool = False,
+    counts: bool = True,
+) -> None:
+    """Record a failed attempt and when the next is due (or fail for good).
+
+    A text that may have left (the answer never came) stays `sending` with a
+    claim already stale: whoever takes it next asks Twilio before sending.
+    """
+    now = utcnow()
+    if counts:
+        message.attempts = (message.attempts or 0) + 1
+    message.last_error = error[:200]
+    if message.attempts >= current_app.config["SMS_MAX_ATTEMPTS"]:
+        _fail(message, "retries_exhausted")
+        return
+    due = now + backoff(message.attempts, retry_after)
+    message.next_attempt_at = due
+    message.updated_at = now
+    if may_have_left:
+        message.status = "sending"
+        message.claimed_at = now - claim_lease()
+    else:
+        message.status = "queued"
+        message.claimed_at = None
+    db.session.commit()
+    log.warning("message %s: %s; next attempt at %s", message.id, error, due)
+    schedule_send(message.id, due)
+
+
+def _record_sent(message: Message, sent: SentMessage, found: bool = False) -> None:
+    message.message_sid = sent.sid
+    message.status = sent.status if sent.status in ("sent", "logged") else "sending"
+    message.next_attempt_at = None
+    message.last_error = None
+    message.updated_at = utcnow()
+    if not found:
+        message.attempts = (message.attempts or 0) + 1
+    _note(message, "sms_sent", sid=sent.sid, **({"found": True} if found else {}))
+    db.session.commit()
+
+
+def _unrecorded(candidates: list[SentMessage]) -> SentMessage | None:
+    """The first of Twilio's matching messages that no row of ours owns yet (the
+    same text may have gone to the same caller before, on its own row)."""
+    sids = [sent.sid for sent in candidates if sent.sid]
+    if not sids:
+        return None
+    known = set(
+        db.session.scalars(
+            select(Message.message_sid).where(Message.message_sid.in_(sids))
+        )
+    )
+    return next((sent for sent in candidates if sent.sid not in known), None)
+
+
 def send_message(message_id: int) -> None:
-    """Send one queued message; 429, 5xx and network errors raise so RQ retries."""
-    if not _claim(message_id):
+    """Send one due message, once. Failures are written on the row, never raised:
+    the row says when to try again, and that try is scheduled."""
+    claim = _claim(message_id)
+    if claim is None:
         return
     message = db.session.get(Message, message_id)
     caller = db.session.get(Caller, message.caller_id) if message.caller_id else None
@@ -84,41 +191,81 @@ def send_message(message_id: int) -> None:
         _fail(message, "opted_out")
         return
     gateway = current_app.extensions["twilio"]
+    if claim.since is not None:
+        # A job died holding it, perhaps after Twilio took it: ask first.
+        try:
+            found = _unrecorded(
+                gateway.find_sent(
+                    message.to_number, message.body, message.from_number, claim.since
+                )
+            )
+        except (TwilioRestException, RequestException, OSError) as error:
+            _try_later(
+                message,
+                f"could not ask Twilio: {type(error).__name__}",
+                may_have_left=True,
+                counts=False,
+            )
+            return
+        if found is not None:
+            _record_sent(message, found, found=True)
+            return
     try:
         sent = gateway.send_sms(
-            message.to_number, message.body, message.from_number, _status_callback_url()
+            message.to_number,
+            message.body,
+            message.from_number,
+            _status_callback_url(message.id),
         )
     except TwilioRestException as error:
         if _is_retryable(error):
-            _release(message)
-            raise
+            _try_later(
+                message,
+                f"Twilio answered {error.status} (code {error.code})",
+                getattr(error, "retry_after", None),
+            )
+            return
         if error.code == OPTED_OUT and caller is not None:
             caller.sms_opt_out = True
         log.warning("message %s refused by Twilio (code %s)", message.id, error.code)
+        message.attempts = (message.attempts or 0) + 1
+        message.last_error = f"Twilio answered {error.status} (code {error.code})"
         _fail(message, str(error.code))
         return
-    except (RequestException, OSError):
-        _release(message)
-        raise
-    message.message_sid = sent.sid
-    message.status = sent.status if sent.status in ("sent", "logged") else "sending"
-    message.updated_at = utcnow()
-    if message.ticket_id is not None:
-        ticket = db.session.get(Ticket, message.ticket_id)
-        ticket.record("sms_sent", "system", message_id=message.id, sid=sent.sid)
-    db.session.commit()
+    except (RequestException, OSError) as error:
+        # The request may have reached Twilio before the answer was lost.
+        _try_later(message, f"network: {type(error).__name__}", may_have_left=True)
+        return
+    _record_sent(message, sent)
+
+
+def schedule_send(message_id: int, at: datetime | None = None) -> bool:
+    """Hand one message to a job (at `at`): no RQ retry, the row owns those."""
+    return enqueue(
+        send_message,
+        message_id,
+        queue="notify",
+        at=at,
+        retry=None,
+        on_failure=Callback(mark_failed),
+    )
 
 
 def mark_failed(job, connection, error_type, error, traceback) -> None:
-    """RQ failure callback: after the last retry the failure goes on the ticket."""
-    if job.retries_left:
-        return  # RQ will try again
+    """RQ failure callback: the job itself broke (a time-out, a lost database).
+
+    The text may have left: it becomes an attempt whose successor asks Twilio
+    first; after the last attempt the failure goes on the ticket.
+    """
     # The job's own transaction may have died with it (a time-out mid-query).
     db.session.rollback()
     message = db.session.get(Message, job.args[0])
-    if (
-        message is not None
-        and message.message_sid is None
-        and message.status != "failed"
+    if message is None or message.message_sid is not None:
+        return
+    if message.status == "sending":
+        _try_later(message, f"job failed: {error_type.__name__}", may_have_left=True)
+    elif (
+        message.status == "queued"
+        and (message.attempts or 0) >= current_app.config["SMS_MAX_ATTEMPTS"]
     ):
         _fail(message, "retries_exhausted")

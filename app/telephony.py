@@ -1,7 +1,9 @@
 """TwilioGateway: every outbound call to Twilio's REST API goes through here."""
 
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from flask import Flask
 from twilio.base.exceptions import TwilioRestException
@@ -15,17 +17,36 @@ log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
 
 
-class _BaseUrlHttpClient(TwilioHttpClient):
-    """Sends the REST client's requests to TWILIO_API_BASE_URL (a proxy or a mock)."""
+class _HttpClient(TwilioHttpClient):
+    """Sends the REST client's requests to TWILIO_API_BASE_URL (a proxy or a mock)
+    and keeps, per thread, the Retry-After of the last answer: twilio-python's
+    exceptions drop the headers, and a 429's back-off is in one."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
+        self._last = threading.local()
+
+    @property
+    def retry_after(self) -> float | None:
+        return getattr(self._last, "retry_after", None)
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
-        return super().request(method, url, *args, **kwargs)
+        self._last.retry_after = None
+        response = super().request(method, url, *args, **kwargs)
+        self._last.retry_after = _seconds(response.headers, "Retry-After")
+        return response
+
+
+def _seconds(headers, name: str) -> float | None:
+    """A header in seconds (Twilio sends Retry-After as a number), if any."""
+    try:
+        value = float((headers or {}).get(name) or "")
+    except ValueError:
+        return None
+    return value if 0 <= value <= 86400 else None
 
 
 class SoftphoneNotConfigured(Exception):
@@ -61,6 +82,12 @@ class SentMessage:
     status: str
 
 
+class SendRefused(TwilioRestException):
+    """Twilio's refusal, with the Retry-After it gave (429), in seconds."""
+
+    retry_after: float | None = None
+
+
 class TwilioGateway:
     def __init__(
         self,
@@ -74,6 +101,7 @@ class TwilioGateway:
         self.api_base_url = api_base_url
         self.timeout = timeout
         self._client: Client | None = None
+        self._http: _HttpClient | None = None
 
     @classmethod
     def from_app(cls, app: Flask) -> "TwilioGateway":
@@ -111,13 +139,9 @@ class TwilioGateway:
     def client(self) -> Client:
         # Built on first use, never at import or start-up.
         if self._client is None:
-            http_client = None
-            if self.api_base_url.rstrip("/") != TWILIO_API:
-                http_client = _BaseUrlHttpClient(self.api_base_url, self.timeout)
-            else:
-                http_client = TwilioHttpClient(timeout=self.timeout)
+            self._http = _HttpClient(self.api_base_url, self.timeout)
             self._client = Client(
-                self.account_sid, self._auth_token, http_client=http_client
+                self.account_sid, self._auth_token, http_client=self._http
             )
         return self._client
 
@@ -134,10 +158,42 @@ class TwilioGateway:
             if from_.startswith("MG")
             else {"from_": from_}
         )
-        message = self.client.messages.create(
-            to=to, body=body, status_callback=status_callback, **sender
-        )
+        try:
+            message = self.client.messages.create(
+                to=to, body=body, status_callback=status_callback, **sender
+            )
+        except TwilioRestException as error:
+            refused = SendRefused(
+                error.status, error.uri, error.msg, error.code, error.method
+            )
+            refused.retry_after = self._http.retry_after
+            raise refused from error
         return SentMessage(message.sid, message.status or "queued")
+
+    def find_sent(
+        self, to: str, body: str, from_: str, since: datetime
+    ) -> list[SentMessage]:
+        """The messages Twilio took for `to` with this body since `since`.
+
+        Asked before sending again a text whose job died mid-send: if Twilio
+        has it, it left. Raises (TwilioRestException, a network error, with
+        the gateway's time-out) when Twilio cannot say: then nobody may send.
+        """
+        if not self.configured:
+            return []
+        # DateSent filters by day; the body and the creation time decide (a
+        # minute's slack: Twilio's clock, and its dates in whole seconds).
+        sender = {} if from_.startswith("MG") else {"from_": from_}
+        earliest = since - timedelta(minutes=1)
+        day = datetime.combine(earliest.date(), time(), tzinfo=UTC)
+        return [
+            SentMessage(message.sid, message.status or "queued")
+            for message in self.client.messages.list(
+                to=to, date_sent_after=day, limit=200, page_size=200, **sender
+            )
+            if message.body == body
+            and (message.date_created is None or message.date_created >= earliest)
+        ]
 
     def call_parties(self, call_sid: str) -> CallParties | None:
         """The numbers of a call, from GET Calls/{CallSid}.json; None if unknown.

@@ -111,6 +111,17 @@ class BaseConfig:
     # next change, which rewrites it: several saves in a few minutes, one SMS.
     SMS_DEBOUNCE_SECONDS = int(_env("SMS_DEBOUNCE_SECONDS", "180"))
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
+    # The outbox owns a text's attempts: the n-th failure waits about
+    # SMS_RETRY_SECONDS * 2**(n-1) (jittered, at most an hour, never less than
+    # Twilio's Retry-After); after SMS_MAX_ATTEMPTS sends the text is failed.
+    SMS_RETRY_SECONDS = float(_env("SMS_RETRY_SECONDS", "30"))
+    SMS_MAX_ATTEMPTS = int(_env("SMS_MAX_ATTEMPTS", "6"))
+    # A job holding a text this long has died; the next one asks Twilio first.
+    # Longer than a job may run (JOB_TIMEOUT).
+    SMS_CLAIM_LEASE_SECONDS = float(_env("SMS_CLAIM_LEASE_SECONDS", "600"))
+    # Without REDIS_URL, each process flushes the outbox (retries, quiet hours)
+    # and requeues stalled fetches this often.
+    SCHEDULER_INTERVAL_SECONDS = float(_env("SCHEDULER_INTERVAL_SECONDS", "30"))
     API_PAGE_LIMIT = 100
 
 

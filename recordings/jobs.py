@@ -8,7 +8,7 @@ from datetime import timedelta
 import requests
 from flask import current_app
 from rq import Callback, Retry
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
 from app.lines import current_lines
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_BYTES = 200 * 1024 * 1024
 # Longer than every retry of a fetch: past this, nobody is working on it.
 STALLED_AFTER = timedelta(hours=2)  # four hours of 8 kHz 16-bit stereo
+# Longer than one fetch job may run (job_timeout 600 s): a `fetching` row this
+# old has lost its job (a killed worker), and another may take it over.
+FETCH_LEASE = timedelta(seconds=660)
 CHUNK = 64 * 1024
 # A stored file may differ from Twilio's duration by rounding and trimming.
 DURATION_TOLERANCE = 2.0
@@ -81,6 +84,38 @@ def _check(recording: Recording, content_type: str, head: bytes, size: int) -> s
     return "wav"
 
 
+def _claim(recording_id: int) -> bool:
+    """Take the fetch for this job: one guarded UPDATE, so of two jobs for one
+    recording (duplicate callbacks in parallel) only one downloads. `fetching`
+    is taken over only once its job must be dead (past FETCH_LEASE)."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Recording)
+        .where(
+            Recording.id == recording_id,
+            or_(
+                Recording.media_status == "pending",
+                (Recording.media_status == "fetching")
+                & (Recording.updated_at <= now - FETCH_LEASE),
+            ),
+        )
+        .values(media_status="fetching", updated_at=now)
+    )
+    db.session.commit()
+    return claimed.rowcount == 1
+
+
+def _unclaim(recording: Recording) -> None:
+    """Give the fetch back before RQ's retry (which must be able to claim it)."""
+    db.session.rollback()
+    db.session.execute(
+        update(Recording)
+        .where(Recording.id == recording.id, Recording.media_status == "fetching")
+        .values(media_status="pending", updated_at=utcnow())
+    )
+    db.session.commit()
+
+
 def fetch_recording(recording_id: int) -> None:
     """Download one recording; 404/5xx/time-outs raise so RQ's Retry tries again."""
     recording = db.session.get(Recording, recording_id)
@@ -98,12 +133,8 @@ def fetch_recording(recording_id: int) -> None:
         # the credentials go to Twilio's API host and nowhere else.
         _give_up(recording, "the media URL is not on Twilio's API host")
         return
-    db.session.execute(
-        update(Recording)
-        .where(Recording.id == recording.id)
-        .values(media_status="fetching")
-    )
-    db.session.commit()
+    if not _claim(recording.id):
+        return  # another job is downloading it
     key = f"{recording.recording_sid}.wav"
     try:
         with requests.get(
@@ -122,7 +153,11 @@ def fetch_recording(recording_id: int) -> None:
     except (MediaRefused, StorageError) as error:
         _give_up(recording, str(error))
         return
+    except MediaNotReady:
+        _unclaim(recording)
+        raise
     except requests.RequestException as error:
+        _unclaim(recording)
         raise MediaNotReady(str(error)) from error
     path = storage_for(current_app).local_path(key)
     with open(path, "rb") as handle:
@@ -169,10 +204,17 @@ def _give_up(recording: Recording, reason: str) -> None:
 
 def fetch_failed(job, connection, error_type, error, traceback) -> None:
     """RQ failure callback: after the last retry the recording is marked failed."""
-    if job.retries_left:
-        return
     # The job's own transaction may have died with it (a time-out mid-query).
     db.session.rollback()
+    if job.retries_left:
+        # A job that broke mid-download (a time-out) gives the fetch back.
+        db.session.execute(
+            update(Recording)
+            .where(Recording.id == job.args[0], Recording.media_status == "fetching")
+            .values(media_status="pending", updated_at=utcnow())
+        )
+        db.session.commit()
+        return
     recording = db.session.get(Recording, job.args[0])
     if recording is not None and recording.media_status in ("pending", "fetching"):
         _give_up(recording, f"gave up after retries: {error}")
@@ -185,13 +227,17 @@ def schedule_fetch(recording_id: int) -> bool:
         recording_id,
         queue="media",
         retry=Retry(max=len(intervals), interval=list(intervals)),
-        job_timeout=600,
+        job_timeout=int(FETCH_LEASE.total_seconds()) - 60,
         on_failure=Callback(fetch_failed),
     )
 
 
 def requeue_stalled_fetches() -> int:
-    """The periodic job: fetch again what waits too long (its enqueue was lost)."""
+    """The periodic job: fetch again what waits too long (its enqueue was lost),
+    and sweep what downloads killed mid-way left (untouched past FETCH_LEASE)."""
+    swept = storage_for(current_app).sweep_partials(FETCH_LEASE.total_seconds())
+    if swept:
+        log.info("swept %s partial download(s)", swept)
     stalled = db.session.scalars(
         select(Recording.id).where(
             Recording.media_status.in_(("pending", "fetching")),
@@ -241,4 +287,6 @@ def find_caller(call_id: int) -> None:
 
 
 def schedule_find_caller(call_id: int) -> bool:
-    return enqueue(find_caller, call_id, queue="notify")
+    """A lookup at Twilio's REST API, not a text: on `default`, behind the callers'
+    texts; the acknowledgment it leads to goes on `notify` then."""
+    return enqueue(find_caller, call_id, queue="default")

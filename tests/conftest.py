@@ -48,6 +48,16 @@ class FakeGateway:
         )
         return SentMessage(f"SM{len(self.sent):032x}", "queued")
 
+    def find_sent(self, to, body, from_, since) -> list[SentMessage]:
+        """What Twilio's message list would say: the texts it took like this one."""
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        return [
+            SentMessage(f"SM{number:032x}", "sent")
+            for number, sent in enumerate(self.sent, start=1)
+            if (sent["to"], sent["body"]) == (to, body)
+        ]
+
     def delete_recording(self, recording_sid: str) -> None:
         self.deleted_recordings.append(recording_sid)
 

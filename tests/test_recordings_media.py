@@ -93,7 +93,7 @@ def test_media_not_ready_raises_for_a_retry_then_succeeds(
     media.serve(recording_sid, make_wav(3))
     media.not_found_first = 1
     recording = post_recording(client, recording_sid, media)  # the inline job met a 404
-    assert recording.media_status == "fetching"
+    assert recording.media_status == "pending"  # given back for the retry
     fetch_recording(recording.id)  # what RQ's retry runs
     assert recording.media_status == "stored"
     media.not_found_first = 2
@@ -145,7 +145,7 @@ def test_last_retry_failure_marks_the_recording_failed(
         retries_left = 2
 
     fetch_failed(Job, None, MediaNotReady, MediaNotReady("404"), None)
-    assert recording.media_status == "fetching"  # RQ tries again
+    assert recording.media_status == "pending"  # given back: RQ tries again
     Job.retries_left = 0
     fetch_failed(Job, None, MediaNotReady, MediaNotReady("404"), None)
     assert recording.media_status == "failed"

@@ -28,12 +28,13 @@ from flask.testing import FlaskClient
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from app.extensions import db
 from app.models import Recording, Role, Ticket
 from config import ROOT
+from recordings.jobs import FETCH_LEASE, requeue_stalled_fetches
 from tests import test_rq_worker
 from tests.conftest import sign
 from tests.factories import make_token, make_user, sid
@@ -465,6 +466,13 @@ def test_worker_killed_mid_download_is_recovered_by_another(
     job = Job.fetch(job_id, connection=queue.connection)
     assert job.get_status() == JobStatus.SCHEDULED
     assert job.retries_left == 2
+    # Worker A's claim on the fetch lasts as long as a job may run: moved back too.
+    db.session.execute(
+        update(Recording)
+        .where(Recording.id == recording.id)
+        .values(updated_at=recording.updated_at - FETCH_LEASE)
+    )
+    db.session.commit()
     # The dead worker's scheduler lock would keep worker B from scheduling for
     # its TTL (61 s), and B only tries again every 10 minutes: expire it now.
     queue.connection.delete(
@@ -491,6 +499,12 @@ def test_worker_killed_mid_download_is_recovered_by_another(
     assert len(events(recording, "recording_stored")) == 1
     assert events(recording, "recording_failed") == []
     # SIGKILL skips LocalStorage.save's clean-up: worker A's partial download
-    # stays behind as a hidden temp file (nothing sweeps it), never as the media.
+    # stays behind as a hidden temp file, never as the media, until the periodic
+    # job sweeps it once untouched past the lease (the clock moved again).
     assert partial_files(recordings_dir) == [left_by_a]
     assert audio.startswith(left_by_a.read_bytes())
+    long_ago = time.time() - FETCH_LEASE.total_seconds() - 1
+    os.utime(left_by_a, (long_ago, long_ago))
+    assert requeue_stalled_fetches() == 0
+    assert partial_files(recordings_dir) == []
+    assert [path.name for path in recordings_dir.iterdir()] == [stored.name]

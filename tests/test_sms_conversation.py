@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Message, Role, Ticket
-from app.queue import JobQueue
+from app.queue import InProcessScheduler, JobQueue, _periodic_jobs
 from app.services.presence import set_status
 from app.sms_text import sms_texts
 from tests.conftest import CALLER, LINE
@@ -249,11 +249,14 @@ def test_closing_an_unresolved_ticket_still_says_so(sms, patch, clock, runner):
     ]
 
 
-def test_the_embedded_default_sends_the_merged_text_on_a_timer(
+def test_the_embedded_default_sends_the_merged_text_from_its_scheduler(
     app, sms, patch, monkeypatch
 ):
-    """No REDIS_URL: jobs in process, a text for later on a timer of this process."""
-    monkeypatch.setitem(app.extensions, "rq", JobQueue(None, (1,), 30))
+    """No REDIS_URL: jobs in process, a text for later sent by the process's
+    scheduler thread once due."""
+    queue = JobQueue(None, (1,), 30)
+    queue.scheduler = InProcessScheduler(app, _periodic_jobs(app), 0.2)
+    monkeypatch.setitem(app.extensions, "rq", queue)
     app.config["SMS_DEBOUNCE_SECONDS"] = 1
     ticket = make_ticket(make_caller(), line=LINE)
     patch(ticket, assignee="agent@example.org")
@@ -263,6 +266,7 @@ def test_the_embedded_default_sends_the_merged_text_on_a_timer(
     while not sms.sent and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.5)  # room for a second text, were there one
+    queue.scheduler.stop()
     assert bodies(sms) == [IN_PROGRESS.format(ticket.display_reference)]
 
 

@@ -6,9 +6,10 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.jobs import mark_failed, send_message
+from app.jobs import claim_lease, mark_failed, send_message
 from app.lines import load_lines
 from app.models import Message, Role
+from app.models.types import utcnow
 from app.services import followups
 from app.services.followups import _addresses
 from app.sms_text import TEMPLATES, load_sms_texts, segments, to_gsm7
@@ -108,24 +109,75 @@ def test_each_ticket_event_sends_its_template_in_the_callers_language(
     assert [m["status"] for m in history["messages"]] == ["sending"] * 4
 
 
-def test_retryable_error_releases_the_message_and_raises_for_rq(app, sms):
+def test_a_retryable_error_is_an_attempt_the_row_schedules_with_back_off(app, sms):
+    app.config["SMS_RETRY_SECONDS"] = 10
     ticket = make_ticket(make_caller(), line=LINE)
     message = followups.acknowledge(ticket)
     db.session.commit()
-    for error in (
-        twilio_error(429, 20429),
-        twilio_error(503, 503),
-        ConnectionError("reset"),
+    for attempt, error in enumerate(
+        (twilio_error(429, 20429), twilio_error(503, 503)), start=1
     ):
         sms.fail_with.append(error)
-        with pytest.raises(type(error)):
-            send_message(message.id)
+        started = utcnow()
+        send_message(message.id)  # never raises: the row owns its retries
         db.session.refresh(message)
         assert (message.status, message.message_sid) == ("queued", None)
+        assert message.attempts == attempt
+        assert str(error.status) in message.last_error
+        wait = (message.next_attempt_at - started).total_seconds()
+        assert 10 * 2 ** (attempt - 1) * 0.5 - 1 <= wait <= 10 * 2 ** (attempt - 1)
+        send_message(message.id)  # not due yet: nothing goes
+        assert sms.sent == []
+        message.next_attempt_at = utcnow()
+        db.session.commit()
     send_message(message.id)
     db.session.refresh(message)
     assert message.message_sid is not None
+    assert (message.attempts, message.last_error) == (3, None)
     assert len(sms.sent) == 1
+
+
+def test_a_lost_answer_makes_the_next_attempt_ask_twilio_first(app, sms):
+    ticket = make_ticket(make_caller(), line=LINE)
+    message = followups.acknowledge(ticket)
+    db.session.commit()
+    sms.fail_with.append(ConnectionError("reset"))
+    send_message(message.id)
+    db.session.refresh(message)
+    # It may have left: still `sending`, its claim already stale, due later.
+    assert message.status == "sending"
+    assert message.next_attempt_at > utcnow()
+    message.next_attempt_at = utcnow()
+    sms.fail_with.append(twilio_error(503, 20503))  # the listing fails: wait
+    db.session.commit()
+    send_message(message.id)
+    db.session.refresh(message)
+    assert (message.status, message.attempts) == ("sending", 1)
+    assert "could not ask Twilio" in message.last_error
+    assert sms.sent == []
+    message.next_attempt_at = utcnow()
+    db.session.commit()
+    send_message(message.id)  # Twilio says it never came: sent now, once
+    assert len(sms.sent) == 1
+
+
+def test_attempts_run_out_and_the_ticket_says_so(app, sms):
+    app.config["SMS_MAX_ATTEMPTS"] = 2
+    ticket = make_ticket(make_caller(), line=LINE)
+    message = followups.acknowledge(ticket)
+    db.session.commit()
+    sms.fail_with.extend([twilio_error(500, 20500), twilio_error(500, 20500)])
+    send_message(message.id)
+    message.next_attempt_at = utcnow()
+    db.session.commit()
+    send_message(message.id)
+    db.session.refresh(message)
+    assert (message.status, message.error_code) == ("failed", "retries_exhausted")
+    assert message.attempts == 2
+    failed = ticket.events[-1]
+    assert failed.action == "sms_failed"
+    assert failed.detail["attempts"] == 2
+    assert sms.sent == []
 
 
 @pytest.mark.parametrize(("status", "code"), [(400, 21211), (400, 21610), (403, 21408)])
@@ -149,30 +201,53 @@ def test_a_sent_or_claimed_message_is_never_sent_twice(app, sms):
     send_message(message.id)
     send_message(message.id)  # a duplicate job or a flush after success
     assert len(sms.sent) == 1
-    other = followups.acknowledge(ticket)
+    other = followups.notify(ticket, "assigned")
+    other.send_after = None
     other.status, other.claimed_at = "sending", datetime.now(UTC)
     db.session.commit()
     send_message(other.id)  # another job holds it
     assert len(sms.sent) == 1
     other.claimed_at = datetime.now(UTC) - timedelta(minutes=11)
     db.session.commit()
-    send_message(other.id)  # that job died: its lease ran out
+    send_message(other.id)  # that job died before Twilio had it: sent now
     assert len(sms.sent) == 2
+    same = followups.acknowledge(ticket)  # the first text's body, its own row
+    same.status, same.claimed_at = "sending", datetime.now(UTC) - timedelta(hours=1)
+    db.session.commit()
+    send_message(same.id)  # Twilio's match is the first row's: this one goes
+    assert len(sms.sent) == 3
+    again = followups.notify(ticket, "resolved", note="done")
+    again.status, again.claimed_at = "sending", datetime.now(UTC) - timedelta(hours=1)
+    again.send_after = None
+    db.session.commit()
+    # Its job died after Twilio took it, before the SID was written.
+    sms.sent.append({"to": again.to_number, "body": again.body, "from": None})
+    send_message(again.id)  # found at Twilio: recorded, not sent again
+    db.session.refresh(again)
+    assert len(sms.sent) == 4
+    assert again.message_sid == "SM" + f"{4:032x}"
+    assert again.status == "sent"
+    assert ticket.events[-1].detail.get("found") is True
 
 
-def test_last_retry_failure_is_recorded_on_the_ticket(app):
+def test_a_job_that_broke_leaves_an_attempt_whose_successor_asks_first(app):
     ticket = make_ticket(make_caller(), line=LINE)
     message = followups.acknowledge(ticket)
+    message.status, message.claimed_at = "sending", utcnow()
     db.session.commit()
 
     class Job:
         args = (message.id,)
-        retries_left = 1
 
-    mark_failed(Job, None, None, None, None)
-    assert db.session.get(Message, message.id).status == "queued"  # RQ retries
-    Job.retries_left = 0
-    mark_failed(Job, None, None, None, None)
+    mark_failed(Job, None, TimeoutError, TimeoutError(), None)
+    db.session.refresh(message)
+    assert (message.status, message.attempts) == ("sending", 1)
+    assert message.claimed_at <= utcnow() - claim_lease()
+    assert message.next_attempt_at > utcnow()
+    app.config["SMS_MAX_ATTEMPTS"] = 2
+    message.claimed_at = utcnow()
+    db.session.commit()
+    mark_failed(Job, None, TimeoutError, TimeoutError(), None)
     db.session.refresh(message)
     assert (message.status, message.error_code) == ("failed", "retries_exhausted")
     assert ticket.events[-1].action == "sms_failed"

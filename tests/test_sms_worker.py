@@ -67,7 +67,7 @@ TOO_MANY_REQUESTS = {
     "more_info": "https://www.twilio.com/docs/errors/20429",
     "status": 429,
 }
-RETRIES = 3  # JOB_RETRY_INTERVALS (1, 1, 1) of test_rq_worker's app
+RETRIES = 3  # SMS_MAX_ATTEMPTS 4 of test_rq_worker's worker: the first and 3
 TICKET = {"phone": "0197000000", "channel": "counter", "category": "payment"}
 
 
@@ -82,7 +82,7 @@ def worker_env(
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_API_BASE_URL=api_url,
-        **settings,
+        **{**test_rq_worker.RETRY_SETTINGS, **settings},
     )
 
 
@@ -326,13 +326,12 @@ def test_worker_backs_off_on_429_and_sends_on_the_third_attempt(
         "sms_queued",
         "sms_sent",
     ]
-    # Each retry waited in RQ's scheduled registry for its 1 s interval, which RQ
-    # rounds to whole seconds: two of them span more than a second.
+    # Each retry waited in RQ's scheduled registry for its back-off (0.5-1 s,
+    # then 1-2 s), written on the row: two of them span more than 1.5 s.
     queue: Queue = app.extensions["rq"].queues["notify"]
-    [job_id] = queue.finished_job_registry.get_job_ids()
-    job = Job.fetch(job_id, connection=queue.connection)
-    assert job.retries_left == RETRIES - 2
-    assert arrivals[2] - arrivals[0] > 0.9  # minus the clocks' granularity
+    assert queue.finished_job_registry.count == 3  # one job per attempt
+    assert message.attempts == 3
+    assert arrivals[2] - arrivals[0] > 1.4  # minus the clocks' granularity
 
 
 def test_worker_marks_the_message_failed_once_retries_are_exhausted(
@@ -350,10 +349,14 @@ def test_worker_marks_the_message_failed_once_retries_are_exhausted(
     sms_events = [(a, d) for a, d in ticket_events(message) if a.startswith("sms_")]
     assert sms_events == [
         ("sms_queued", {"message_id": message.id, "template": "acknowledgment"}),
-        ("sms_failed", {"message_id": message.id, "code": "retries_exhausted"}),
+        (
+            "sms_failed",
+            {"message_id": message.id, "code": "retries_exhausted", "attempts": 4},
+        ),
     ]
+    assert "500" in message.last_error
     queue: Queue = app.extensions["rq"].queues["notify"]
-    assert queue.failed_job_registry.count == 1
+    assert queue.failed_job_registry.count == 0  # no job broke: the row decided
     assert flush_outbox(older_than=timedelta(0)) == 0  # a failed message stays so
 
 

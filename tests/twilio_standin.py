@@ -4,6 +4,12 @@ Point TWILIO_API_BASE_URL at `TwilioStandIn.url`: the app's gateway rewrites
 https://api.twilio.com to it, so twilio-python's real client, HTTP stack and error
 handling run against it. It checks HTTP basic auth, records what it received and
 answers like Twilio: 201 and a Message resource, or an error queued by `fail_next`.
+
+GET on Messages.json lists what it accepted (To, From, DateSent>= filters, as
+Twilio does), so a job can ask whether a text left. `hold_next` keeps the next
+accepted POST's answer until `release()`: the message is in Twilio's hands,
+the sender has not heard so yet (kill it then).
+
 GET Calls/{CallSid}.json answers the calls a test declared with `add_call`.
 """
 
@@ -52,6 +58,13 @@ class TwilioStandIn:
         self.received: list[Received] = []
         self.refused: list[str] = []  # paths of requests answered 401
         self._failures: deque[tuple[int, dict[str, Any]]] = deque()
+        self.created: list[dict[str, Any]] = []  # Message resources accepted
+        self.listings: list[dict[str, str]] = []  # query of each GET Messages.json
+        self._list_failures: deque[tuple[int, dict[str, Any]]] = deque()
+        self._holding = False
+        self.accepted_held = threading.Event()  # a held POST has been accepted
+        self._release = threading.Event()
+        self._retry_after: str | None = None
         self.calls: dict[str, dict[str, str]] = {}  # CallSid -> from, to
         self.call_lookups: list[str] = []  # CallSids asked for, in order
         self._lock = threading.Lock()
@@ -82,12 +95,32 @@ class TwilioStandIn:
         with self._lock:
             self._failures.extend([(status, body)] * times)
 
+    def fail_next_listing(self, status: int, times: int = 1) -> None:
+        """Answer the next `times` listings with `status` (Twilio cannot say)."""
+        body = _error(20500, "Internal Server Error", status)
+        with self._lock:
+            self._list_failures.extend([(status, body)] * times)
+
+    def retry_after(self, seconds: str | None) -> None:
+        """Send Retry-After with every 429 (as Twilio does)."""
+        self._retry_after = seconds
+
+    def hold_next(self) -> None:
+        """Accept the next POST, then keep its answer until `release()`."""
+        self._release.clear()
+        self.accepted_held.clear()
+        self._holding = True
+
+    def release(self) -> None:
+        self._release.set()
+
     def forget(self) -> None:
         """Forget what was received, so a test counts only its own requests."""
         with self._lock:
             self.received.clear()
             self.refused.clear()
             self.call_lookups.clear()
+            self.listings.clear()  # what Twilio took stays listed
 
     def add_call(self, call_sid: str, from_: str, to: str) -> None:
         """A call Twilio knows about: GET Calls/{call_sid}.json answers it."""
@@ -99,6 +132,7 @@ class TwilioStandIn:
         return self
 
     def stop(self) -> None:
+        self._release.set()  # no handler thread may wait past the end
         self._server.shutdown()
         self._thread.join(timeout=5)
         self._server.server_close()
@@ -141,7 +175,52 @@ class TwilioStandIn:
             failure = self._failures.popleft() if self._failures else None
         if failure is not None:
             return failure
-        return 201, _message_resource(account_sid, form)
+        resource = _message_resource(account_sid, form)
+        with self._lock:
+            self.created.append(resource)
+            hold, self._holding = self._holding, False
+        if hold:
+            self.accepted_held.set()
+            self._release.wait(timeout=60)
+        return 201, {key: value for key, value in resource.items() if key != "_date"}
+
+    def _list(self, path: str, auth: str | None, query: str) -> tuple[int, dict]:
+        match = MESSAGES_PATH.match(path)
+        if match is None:
+            return 404, _error(20404, "The requested resource was not found", 404)
+        if self._authorised(path, auth) is None:
+            return 401, _error(20003, "Authenticate", 401)
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        with self._lock:
+            self.listings.append(params)
+            failure = self._list_failures.popleft() if self._list_failures else None
+            created = list(self.created)
+        if failure is not None:
+            return failure
+        since = params.get("DateSent>") or params.get("DateSent>=")
+        day = since[:10] if since else None
+        found = [
+            message
+            for message in reversed(created)  # newest first, as Twilio lists
+            if params.get("To") in (None, message["to"])
+            and params.get("From") in (None, message["from"])
+            and (day is None or message["_date"] >= day)
+        ]
+        messages = [
+            {key: value for key, value in m.items() if key != "_date"} for m in found
+        ]
+        uri = f"{path}?{query}"
+        return 200, {
+            "messages": messages,
+            "end": max(len(messages) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(messages),
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
 
 
 def _error(code: int, message: str, status: int) -> dict[str, Any]:
@@ -186,14 +265,16 @@ def _basic_auth(header: str | None) -> tuple[str, str] | None:
 
 def _message_resource(account_sid: str, form: dict[str, str]) -> dict[str, Any]:
     sid = "SM" + secrets.token_hex(16)
-    now = format_datetime(utcnow(), usegmt=True)
+    moment = utcnow()
+    now = format_datetime(moment, usegmt=True)
     uri = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}"
     return {
         "account_sid": account_sid,
         "api_version": "2010-04-01",
         "body": form.get("Body", ""),
         "date_created": now,
-        "date_sent": None,
+        "date_sent": now,
+        "_date": moment.strftime("%Y-%m-%d"),  # for DateSent filters, not sent
         "date_updated": now,
         "direction": "outbound-api",
         "error_code": None,
@@ -226,9 +307,15 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             self._send(status, payload)
 
         def do_GET(self) -> None:
-            status, payload = standin._answer_get(
-                urlsplit(self.path).path, self.headers.get("Authorization")
-            )
+            url = urlsplit(self.path)
+            if MESSAGES_PATH.match(url.path):
+                status, payload = standin._list(
+                    url.path, self.headers.get("Authorization"), url.query
+                )
+            else:
+                status, payload = standin._answer_get(
+                    url.path, self.headers.get("Authorization")
+                )
             self._send(status, payload)
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
@@ -238,6 +325,8 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             if status == 401:
                 self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+            if status == 429 and standin._retry_after is not None:
+                self.send_header("Retry-After", standin._retry_after)
             self.end_headers()
             self.wfile.write(data)
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -36,6 +36,8 @@ STATUS_RANK = {
 UNSENT = text(
     "direction = 'outbound' AND message_sid IS NULL AND status IN ('queued', 'sending')"
 )
+# Texts held for a call (a handful too): the flush's stale-holds query.
+HELD = text("status = 'held'")
 
 
 class Message(db.Model):
@@ -50,6 +52,14 @@ class Message(db.Model):
             postgresql_where=UNSENT,
             sqlite_where=UNSENT,
         ),
+        # The due rows of the flush, by when they are due.
+        Index(
+            "ix_messages_outbox_due",
+            "next_attempt_at",
+            postgresql_where=UNSENT,
+            sqlite_where=UNSENT,
+        ),
+        Index("ix_messages_held", "id", postgresql_where=HELD, sqlite_where=HELD),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,13 +72,19 @@ class Message(db.Model):
     from_number: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    error_code: Mapped[str | None] = mapped_column(String(16))
+    # Twilio's code, or ours (opted_out, retries_exhausted).
+    error_code: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, whatsapp
     template: Mapped[str | None] = mapped_column(String(32))
     # Quiet hours: not sent before this moment.
     send_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # When a job took it (status "sending"); a stale claim is taken over by flush.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox owns retries: sends tried, when the next one is due (None: never
+    # tried, its own request hands it over), and why the last one failed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -16,6 +16,11 @@ still unclaimed (`queued` or `held`, no SID), the same row the send job claims
 with its own conditional UPDATE (`app.jobs._claim`): whichever commits first
 wins, so a text is either rewritten before it goes or goes as it was, never
 both, and never twice.
+
+The row also owns its attempts (`app.jobs`): a failed send writes when the next
+is due, and the flush hands over only due rows; a text whose job died while it
+was `sending` is handed over once its claim is stale, and that job asks Twilio
+whether it left before sending it again.
 """
 
 from collections.abc import Iterable
@@ -23,16 +28,14 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from flask import current_app
-from rq import Callback
-from sqlalchemy import inspect, or_, select, update
+from sqlalchemy import and_, inspect, or_, select, update
 
 from app.extensions import db
-from app.jobs import CLAIM_LEASE, mark_failed, send_message
+from app.jobs import claim_lease, schedule_send
 from app.lines import Line, current_lines
 from app.models import Call, Message, Ticket
 from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
-from app.queue import enqueue
 from app.sms_text import sms_texts
 
 OUTBOX = "outbox"
@@ -205,13 +208,7 @@ def call_ended(call: Call) -> int:
 
 def dispatch(message_id: int, send_after: datetime | None = None) -> bool:
     """Hand one queued message to a job (for later, in quiet hours)."""
-    return enqueue(
-        send_message,
-        message_id,
-        queue="notify",
-        at=send_after,
-        on_failure=Callback(mark_failed),
-    )
+    return schedule_send(message_id, send_after)
 
 
 def commit_and_dispatch() -> None:
@@ -229,8 +226,20 @@ def commit_and_dispatch() -> None:
         if inspect(message).persistent and message.status == "queued"
     ]
     db.session.commit()
-    for message_id, send_after in outgoing:
-        dispatch(message_id, send_after)
+    lost = [
+        message_id
+        for message_id, send_after in outgoing
+        if not dispatch(message_id, send_after) and send_after is None
+    ]
+    if lost:
+        # Redis is down: due now, so the first flush once it is back sends them
+        # (rather than after its `older_than` grace for rows being dispatched).
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(lost), Message.next_attempt_at.is_(None))
+            .values(next_attempt_at=utcnow())
+        )
+        db.session.commit()
 
 
 def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:
@@ -241,7 +250,16 @@ def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:
     was never reported (a lost status callback) are released first.
     """
     now = utcnow()
-    stale_holds = (
+    if _release(db.session.scalars(stale_holds(now)).all()):
+        commit_and_dispatch()
+    ids = list(db.session.scalars(due_messages(now, older_than)))
+    return sum(1 for message_id in ids if dispatch(message_id))
+
+
+def stale_holds(now: datetime):
+    """Texts held for a call that is over, or was never known to end (by the
+    partial index on held messages: a handful among millions)."""
+    return (
         select(Message.id)
         .join(Ticket, Ticket.id == Message.ticket_id)
         .outerjoin(Call, Call.id == Ticket.origin_call_id)
@@ -255,16 +273,44 @@ def flush_outbox(older_than: timedelta = timedelta(seconds=30)) -> int:
         )
         .order_by(Message.id)
     )
-    if _release(db.session.scalars(stale_holds).all()):
-        commit_and_dispatch()
-    waiting = select(Message.id).where(
+
+
+def due_messages(now: datetime, older_than: timedelta):
+    """The ids of unsent texts whose turn has come, by the outbox's partial indexes.
+
+    Never tried (no next attempt yet): older than `older_than`, so the dispatch
+    of the request that wrote it goes first, or once its `send_after` came (in
+    process, nothing else sends it). Tried before: once its next attempt is
+    due. `sending`: only when the job holding it is presumed dead.
+    """
+    unsent = and_(
         Message.direction == "outbound",
         Message.message_sid.is_(None),
-        or_(Message.send_after.is_(None), Message.send_after <= now),
-        or_(
-            (Message.status == "queued") & (Message.created_at <= now - older_than),
-            (Message.status == "sending") & (Message.claimed_at <= now - CLAIM_LEASE),
+        Message.status.in_(("queued", "sending")),
+    )
+    queued_turn = or_(
+        Message.next_attempt_at <= now,
+        and_(
+            Message.next_attempt_at.is_(None),
+            or_(
+                Message.send_after.is_not(None),
+                Message.created_at <= now - older_than,
+            ),
         ),
     )
-    ids = list(db.session.scalars(waiting.order_by(Message.id)))
-    return sum(1 for message_id in ids if dispatch(message_id))
+    orphaned = and_(
+        Message.claimed_at <= now - claim_lease(),
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
+    return (
+        select(Message.id)
+        .where(
+            unsent,
+            or_(Message.send_after.is_(None), Message.send_after <= now),
+            or_(
+                and_(Message.status == "queued", queued_turn),
+                and_(Message.status == "sending", orphaned),
+            ),
+        )
+        .order_by(Message.id)
+    )

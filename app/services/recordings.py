@@ -18,8 +18,10 @@ from app.services.calls import UPSERTS, parse_count
 
 log = logging.getLogger(__name__)
 
-# A recording's status only moves forward: a late "in-progress" changes nothing.
+# A recording's status only moves forward: a late "in-progress" changes nothing,
+# and the final ones never change: a late "absent" does not undo "completed".
 _RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
+_FINAL = 1
 
 
 def is_twilio_media_url(url: str, api_base: str) -> bool:
@@ -185,7 +187,8 @@ def mark_for_fetch_at_once(form: Mapping[str, str]) -> int | None:
 
 def _apply(recording: Recording, form: Mapping[str, str]) -> None:
     status = (form.get("RecordingStatus") or "")[:16]
-    if status in _RANK and _RANK[status] >= _RANK.get(recording.status or "", 0):
+    current = _RANK.get(recording.status or "", 0)
+    if status in _RANK and _RANK[status] >= current and current < _FINAL:
         recording.status = status
     for field, key in (
         ("duration", "RecordingDuration"),
