@@ -12,12 +12,14 @@ wait then returns an OperationalError, the view's error path answers the apology
 Checked-out connections are also pinged here, under the same deadline, so the
 first request after a database restart gets a fresh connection instead of the
 apology (pool_pre_ping would ping before this module could watch the socket).
-Only a connection left idle for a while is pinged: under load each is reused
-within milliseconds, and a round trip per webhook would be CPU for nothing.
+Only a connection that may be dead is pinged: one the server has written to
+while it sat idle (a restart says goodbye, or closes the socket: seen without a
+round trip) or one idle for long. A round trip per webhook would be CPU for nothing.
 """
 
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -32,8 +34,9 @@ from app.webhooks import WEBHOOK_PREFIXES
 
 log = logging.getLogger(__name__)
 
-# A connection back in the pool less than this long ago worked then: no ping.
-PING_AFTER_IDLE_SECONDS = 1.0
+# A connection back in the pool less than this long ago, on which the server has
+# said nothing since, worked then: no ping. Past it, a firewall may have dropped it.
+PING_AFTER_IDLE_SECONDS = 30.0
 
 
 class DeadlineExceeded(exc.TimeoutError):
@@ -154,6 +157,14 @@ def _shut_down(fd: int) -> None:
 watchdog = Watchdog()
 
 
+def _has_news(fd: int) -> bool:
+    """Has an idle connection's server written to it? A restart or a kill says
+    goodbye (or closes the socket): readable. A healthy idle one stays silent."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _is_psycopg(dbapi_connection: object) -> bool:
     return isinstance(dbapi_connection, psycopg.Connection)
 
@@ -176,8 +187,10 @@ def _watch_and_ping(dbapi_connection, record, proxy) -> None:  # type: ignore[no
     if watchdog.watch(fd):
         record.info["watched_fd"] = fd
     idle_since = record.info.pop("idle_since", None)
-    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-        return  # new, or back in the pool a moment ago: it worked then
+    if idle_since is None:
+        return  # just opened
+    if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _has_news(fd):
+        return  # it worked a moment ago, and the server has not hung up since
     # The ping, in autocommit so it opens no transaction; a broken connection
     # (database restarted, socket cut) makes the pool connect afresh.
     autocommit = dbapi_connection.autocommit

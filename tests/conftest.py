@@ -18,7 +18,7 @@ from app.extensions import db
 from app.lines import Line
 from app.models import Role
 from app.queue import JobQueue
-from app.telephony import SentMessage
+from app.telephony import CallParties, SentMessage
 from config import TestingConfig
 from tests.factories import make_user
 
@@ -39,6 +39,7 @@ class FakeGateway:
     deleted_recordings: list[str] = field(default_factory=list)
     fail_with: list[Exception] = field(default_factory=list)
     configured: bool = True
+    calls: dict[str, CallParties] = field(default_factory=dict)  # by CallSid
 
     def send_sms(self, to, body, from_, status_callback=None) -> SentMessage:
         if self.fail_with:
@@ -47,6 +48,10 @@ class FakeGateway:
             {"to": to, "body": body, "from": from_, "callback": status_callback}
         )
         return SentMessage(f"SM{len(self.sent):032x}", "queued")
+
+    def call_parties(self, call_sid: str) -> CallParties | None:
+        """What Twilio would say of a call: the ones set in `calls`, else unknown."""
+        return self.calls.get(call_sid)
 
     def find_sent(self, to, body, from_, since) -> list[SentMessage]:
         """What Twilio's message list would say: the texts it took like this one."""

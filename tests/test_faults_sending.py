@@ -419,7 +419,11 @@ def test_worker_and_cron_survive_redis_going_away_and_coming_back(
 def test_two_fetches_of_one_recording_in_parallel_download_once(
     app: Flask, client: FlaskClient, media
 ):
-    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=MEDIA_TOKEN)
+    app.config.update(
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=MEDIA_TOKEN,
+        TWILIO_API_BASE_URL=media.url,  # media is fetched from the API's host only
+    )
     app.config.pop("TWILIO_LOCAL_TOKEN", None)
     recording_sid, audio = sid("RE"), make_wav(3)
     media.serve(recording_sid, audio)
@@ -449,7 +453,11 @@ def test_two_fetches_of_one_recording_in_parallel_download_once(
 def test_a_late_absent_does_not_undo_a_completed_recording(
     app: Flask, client: FlaskClient, media
 ):
-    app.config.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_AUTH_TOKEN=MEDIA_TOKEN)
+    app.config.update(
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=MEDIA_TOKEN,
+        TWILIO_API_BASE_URL=media.url,  # media is fetched from the API's host only
+    )
     app.config.pop("TWILIO_LOCAL_TOKEN", None)
     recording_sid = sid("RE")
     media.serve(recording_sid, make_wav(3))
