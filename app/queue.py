@@ -248,9 +248,9 @@ def _periodic_jobs(app: Flask) -> Callable[[], list[Callable[[], Any]]]:
 def init_app(app: Flask) -> None:
     queue = JobQueue.from_app(app)
     if queue.in_process:
-        queue.scheduler = InProcessScheduler(
-            app, _periodic_jobs(app), app.config["SCHEDULER_INTERVAL_SECONDS"]
-        )
+        interval = app.config["SCHEDULER_INTERVAL_SECONDS"]
+        if interval > 0:
+            queue.scheduler = InProcessScheduler(app, _periodic_jobs(app), interval)
         # Lazily, on the first request of each process (and the first job).
         app.before_request(_start_scheduler)
     app.extensions["rq"] = queue

@@ -121,7 +121,9 @@ class BaseConfig:
     SMS_CLAIM_LEASE_SECONDS = float(_env("SMS_CLAIM_LEASE_SECONDS", "600"))
     # Without REDIS_URL, each process flushes the outbox (retries, quiet hours)
     # and requeues stalled fetches this often.
-    SCHEDULER_INTERVAL_SECONDS = float(_env("SCHEDULER_INTERVAL_SECONDS", "30"))
+    SCHEDULER_INTERVAL_SECONDS = float(
+        _env("SCHEDULER_INTERVAL_SECONDS", "30")
+    )  # 0: none
     API_PAGE_LIMIT = 100
 
 
@@ -147,6 +149,9 @@ class TestingConfig(BaseConfig):
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
+    # No scheduler thread outliving its test's app and database; the tests of
+    # the scheduler make their own.
+    SCHEDULER_INTERVAL_SECONDS = 0.0
 
 
 class ProductionConfig(BaseConfig):
