@@ -416,15 +416,20 @@ def test_worker_and_cron_survive_redis_going_away_and_coming_back(
 # --- recordings: one download, one stored file ----------------------------------
 
 
-def test_two_fetches_of_one_recording_in_parallel_download_once(
-    app: Flask, client: FlaskClient, media
-):
+def fetch_from(app: Flask, media) -> None:
+    """The account the fetch job signs in with, the stand-in as Twilio's API host."""
     app.config.update(
         TWILIO_ACCOUNT_SID=ACCOUNT,
         TWILIO_AUTH_TOKEN=MEDIA_TOKEN,
         TWILIO_API_BASE_URL=media.url,  # media is fetched from the API's host only
     )
     app.config.pop("TWILIO_LOCAL_TOKEN", None)
+
+
+def test_two_fetches_of_one_recording_in_parallel_download_once(
+    app: Flask, client: FlaskClient, media
+):
+    fetch_from(app, media)
     recording_sid, audio = sid("RE"), make_wav(3)
     media.serve(recording_sid, audio)
     media.not_found_first = 1  # the callback's own fetch meets a 404: given back
@@ -453,12 +458,7 @@ def test_two_fetches_of_one_recording_in_parallel_download_once(
 def test_a_late_absent_does_not_undo_a_completed_recording(
     app: Flask, client: FlaskClient, media
 ):
-    app.config.update(
-        TWILIO_ACCOUNT_SID=ACCOUNT,
-        TWILIO_AUTH_TOKEN=MEDIA_TOKEN,
-        TWILIO_API_BASE_URL=media.url,  # media is fetched from the API's host only
-    )
-    app.config.pop("TWILIO_LOCAL_TOKEN", None)
+    fetch_from(app, media)
     recording_sid = sid("RE")
     media.serve(recording_sid, make_wav(3))
     recording = post_recording(client, recording_sid, media)
