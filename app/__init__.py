@@ -13,6 +13,7 @@ from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
 from app.lines import load_lines
 from app.menus import load_menus
+from app.sla import load_sla
 from app.sms_text import load_sms_texts
 from app.telephony import TwilioGateway
 from app.webhooks import WebhookAwareSessions
@@ -134,6 +135,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["lines"] = lines
     app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
     app.extensions["sms_texts"] = load_sms_texts(app.config["SMS_FILE"])
+    app.extensions["sla"] = load_sla(app.config["SLA_FILE"])
 
     _register_blueprints(app)
     register_commands(app)

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 
+from app.business_time import MINUTES_A_DAY, day_keys, minute_spans
 from app.phone import to_e164
 from app.yamlfile import ConfigFileError, Fields, load_yaml
 
 UTC_ZONE = ZoneInfo("UTC")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -84,35 +84,16 @@ class Lines:
         return self.by_number.get((to or "").strip(), self.lines[0])
 
 
-def _day_keys(spec: str) -> list[int]:
-    days: list[int] = []
-    for part in spec.lower().replace(" ", "").split(","):
-        if "-" in part:
-            first, last = part.split("-", 1)
-            if first not in DAYS or last not in DAYS:
-                raise ValueError(part)
-            start, end = DAYS.index(first), DAYS.index(last)
-            days.extend(range(start, end + 1) if start <= end else [])
-        elif part in DAYS:
-            days.append(DAYS.index(part))
-        else:
-            raise ValueError(part)
-    return days
-
-
 def _spans(value: object) -> tuple[tuple[time, time], ...]:
-    parts = value if isinstance(value, list) else str(value).split(",")
-    spans = []
-    for part in parts:
-        match = _SPAN.match(str(part))
-        if not match:
-            raise ValueError(part)
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        start, end = time(h1, m1), time(h2, m2) if h2 < 24 else time.max
-        if end <= start:
-            raise ValueError(part)
-        spans.append((start, end))
-    return tuple(spans)
+    """Opening spans as local times; 24:00 is the last instant of the day."""
+    return tuple(
+        (_clock(start), time.max if end == MINUTES_A_DAY else _clock(end))
+        for start, end in minute_spans(value)
+    )
+
+
+def _clock(minute: int) -> time:
+    return time(minute // 60, minute % 60)
 
 
 def parse_hours(fields: Fields) -> Hours:
@@ -125,7 +106,7 @@ def parse_hours(fields: Fields) -> Hours:
     weekly: dict[int, tuple[tuple[time, time], ...]] = {}
     for spec, value in opening.mapping.items():
         try:
-            days, spans = _day_keys(str(spec)), _spans(value)
+            days, spans = day_keys(str(spec)), _spans(value)
         except ValueError as bad:
             raise opening.error(
                 str(spec),

@@ -85,6 +85,7 @@ class BaseConfig:
     LINES_FILE = _env("LINES_FILE", str(ROOT / "config" / "lines.yaml"))
     MENUS_DIR = _env("MENUS_DIR", str(ROOT / "config" / "menus"))
     SMS_FILE = _env("SMS_FILE", str(ROOT / "config" / "sms.yaml"))
+    SLA_FILE = _env("SLA_FILE", str(ROOT / "config" / "sla.yaml"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
     # How long recording media is kept (a line's retention_days wins); 0 = forever.
@@ -147,6 +148,7 @@ class TestingConfig(BaseConfig):
     LINES_FILE = str(ROOT / "config" / "lines.yaml")
     MENUS_DIR = str(ROOT / "config" / "menus")
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
+    SLA_FILE = str(ROOT / "config" / "sla.yaml")
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of
