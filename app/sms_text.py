@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from app.models.tickets import TicketStatus
 from app.phone import as_written
 from app.yamlfile import Fields, load_yaml
 
@@ -19,6 +20,7 @@ TEMPLATES = (
     "assigned",
     "status_changed",
     "resolved",
+    "public_note",
     "satisfaction",
     "status_reply",
     "new_ticket",
@@ -27,7 +29,7 @@ TEMPLATES = (
     "opted_in",
 )
 E164 = re.compile(r"\+[1-9]\d{6,14}")
-STATUSES = ("new", "assigned", "in_progress", "resolved", "closed", "reopened")
+STATUSES = tuple(status.value for status in TicketStatus)
 LANGUAGES = ("fr", "en")
 
 # The GSM 03.38 alphabet: é, è, à, ù are in it; ê, ç, â, ô, î, û are not.

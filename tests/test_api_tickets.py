@@ -213,15 +213,15 @@ def test_patch_status_assignee_category_and_note_are_audited(client, auth, sms, 
     )
     response = client.patch(
         path,
-        json={"status": "resolved", "note": "Virement fait le 20/11."},
+        json={"status": "resolved", "resolution": "Virement fait le 20/11."},
         headers=auth,
     )
     body = check(response, "TicketDetail")
     assert (body["status"], body["category"]) == ("resolved", "payment")
     actions = [event["action"] for event in body["events"]]
     assert actions.count("status") == 3
-    assert {"assigned", "category", "note", "sms_queued"} <= set(actions)
-    staff_actions = {"status", "assigned", "category", "note"}
+    assert {"assigned", "category", "resolution", "sms_queued"} <= set(actions)
+    staff_actions = {"status", "assigned", "category", "resolution"}
     staff = [e for e in body["events"] if e["action"] in staff_actions]
     assert all(e["actor"] == "agent@example.org" for e in staff)
     resolved, satisfaction = sms.sent[-2:]

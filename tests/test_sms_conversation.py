@@ -214,7 +214,7 @@ def test_the_resolution_goes_at_once_and_replaces_a_waiting_progress_text(
     ticket = make_ticket(make_caller(), line=LINE)
     reference = ticket.display_reference
     patch(ticket, status="in_progress")
-    patch(ticket, status="resolved", note="Le virement est parti.")
+    patch(ticket, status="resolved", resolution="Le virement est parti.")
     assert bodies(sms) == [RESOLVED.format(reference), SATISFACTION.format(reference)]
     clock.forward(10)
     flush(runner)
@@ -231,7 +231,7 @@ def test_the_resolution_goes_at_once_and_replaces_a_waiting_progress_text(
 def test_closing_a_resolved_ticket_sends_nothing_more(sms, patch, clock, runner):
     ticket = make_ticket(make_caller(), line=LINE)
     reference = ticket.display_reference
-    patch(ticket, status="resolved", note="Le virement est parti.")
+    patch(ticket, status="resolved", resolution="Le virement est parti.")
     patch(ticket, status="closed")
     clock.forward(10)
     flush(runner)

@@ -89,7 +89,9 @@ def test_each_ticket_event_sends_its_template_in_the_callers_language(
     now[0] += timedelta(minutes=5)
     runner.invoke(args=["sms", "flush"])
     client.patch(
-        path, json={"status": "resolved", "note": "Paid."}, headers=supervisor_auth
+        path,
+        json={"status": "resolved", "resolution": "Paid."},
+        headers=supervisor_auth,
     )
     bodies = [message["body"] for message in sms.sent]
     assert bodies[0].startswith(

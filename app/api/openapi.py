@@ -6,7 +6,9 @@ drift from what the API does.
 
 from typing import Any
 
-STATUSES = ["new", "assigned", "in_progress", "resolved", "closed", "reopened"]
+from app.models.tickets import TicketStatus
+
+STATUSES = [status.value for status in TicketStatus]
 NULLABLE_STRING = {"type": ["string", "null"]}
 
 
@@ -210,7 +212,30 @@ SCHEMAS: dict[str, Any] = {
             "assignee": {"type": ["string", "null"], "description": "staff e-mail"},
             "category": {"type": "string"},
             "service": {"type": ["string", "null"], "description": "service key"},
-            "note": {"type": "string", "maxLength": 2000},
+            "resolution": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 2000,
+                "description": "the answer sent to the caller; resolves the ticket",
+            },
+            "note": {
+                "oneOf": [
+                    {"type": "string", "maxLength": 2000},
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "text": {"type": "string", "maxLength": 2000},
+                            "visibility": {
+                                "type": "string",
+                                "enum": ["internal", "public"],
+                            },
+                        },
+                    },
+                ],
+                "description": "internal (staff only) unless visibility is public",
+            },
         },
     },
     "History": {

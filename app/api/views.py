@@ -62,6 +62,7 @@ def routing_error(error: HTTPException) -> Response | HTTPException:
 
 MAX_DESCRIPTION = 5000
 MAX_NOTE = 2000
+VISIBILITIES = ("internal", "public")
 API_CHANNELS = ("web", "counter", "email", "phone")
 
 
@@ -267,10 +268,14 @@ def _assignee(value: Any, actor: User) -> User | None:
 @api_login_required()
 def update_ticket(reference: str) -> Response:
     ticket = _ticket_or_404(reference)
-    body = _json_body({"status", "assignee", "category", "note", "service"})
+    body = _json_body(
+        {"status", "assignee", "category", "note", "service", "resolution"}
+    )
     if not body:
         raise ApiError(
-            400, "nothing_to_change", "send status, assignee, category, service or note"
+            400,
+            "nothing_to_change",
+            "send status, assignee, category, service, resolution or note",
         )
     change = TicketChange()
     if "status" in body:
@@ -286,20 +291,39 @@ def update_ticket(reference: str) -> Response:
         change.service = _service(body["service"])
         change.unset_service = body["service"] is None
     if "note" in body:
-        note = body["note"]
-        if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:
-            raise ApiError(
-                400,
-                "invalid_note",
-                f"'note' must be text of 1 to {MAX_NOTE} characters",
-            )
-        change.note = note.strip()
+        change.note, change.note_public = _note(body["note"])
+    if "resolution" in body:
+        change.resolution = _text(
+            body["resolution"], "resolution", "invalid_resolution"
+        )
     try:
         change_ticket(ticket, change, g.api_user)
     except TicketChangeError as error:
-        raise ApiError(409, error.code, str(error)) from None
+        raise ApiError(error.status, error.code, str(error)) from None
     commit_and_dispatch()
     return jsonify(_detail(ticket))
+
+
+def _note(value: Any) -> tuple[str, bool]:
+    """A note as (text, public): a plain string, or {"text", "visibility"}."""
+    if isinstance(value, dict):
+        visibility = value.get("visibility", "internal")
+        if set(value) - {"text", "visibility"} or visibility not in VISIBILITIES:
+            raise ApiError(
+                400,
+                "invalid_note",
+                '\'note\' is text, or {"text", "visibility": "internal|public"}',
+            )
+        return _text(value.get("text"), "note", "invalid_note"), visibility == "public"
+    return _text(value, "note", "invalid_note"), False
+
+
+def _text(value: Any, name: str, code: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NOTE:
+        raise ApiError(
+            400, code, f"'{name}' must be text of 1 to {MAX_NOTE} characters"
+        )
+    return value.strip()
 
 
 @bp.get("/callers/<path:phone>/history")

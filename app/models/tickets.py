@@ -19,6 +19,7 @@ class TicketStatus(enum.StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"
+    WAITING = "waiting"  # for the citizen (a document, a detail): the clock stops
     RESOLVED = "resolved"
     CLOSED = "closed"
     REOPENED = "reopened"

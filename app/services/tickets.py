@@ -134,9 +134,12 @@ def open_ticket(
 
 
 class TicketChangeError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    """A change the rules refuse: `status` is the HTTP status the API answers."""
+
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status
 
 
 @dataclass
@@ -148,10 +151,37 @@ class TicketChange:
     service: Service | None = None
     unset_service: bool = False
     note: str | None = None
+    note_public: bool = False  # an internal note (the default) never reaches the caller
+    resolution: str | None = None  # the answer, in words the caller receives
 
 
 def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
-    """Apply a staff member's change; every field that moves becomes an event."""
+    """Apply a staff member's change; every field that moves becomes an event.
+
+    CONTRACT §8.1: `resolved` needs a resolution, which is what the caller is
+    sent; a closed ticket can only be reopened; only a public note or a
+    resolution is ever sent to the caller.
+    """
+    if change.resolution is not None and change.status is None:
+        change.status = TicketStatus.RESOLVED.value  # giving the answer resolves
+    if change.status == TicketStatus.RESOLVED and change.status != ticket.status:
+        if not (change.resolution or "").strip():
+            raise TicketChangeError(
+                "resolution_required",
+                "a resolution (the answer sent to the caller) is required to resolve",
+                status=400,
+            )
+    elif change.resolution is not None and ticket.status == TicketStatus.RESOLVED:
+        raise TicketChangeError(
+            "already_resolved",
+            "the ticket is resolved already: add a public note to tell the caller more",
+        )
+    elif change.resolution is not None:
+        raise TicketChangeError(
+            "resolution_without_resolving",
+            "a resolution goes with the status 'resolved'",
+            status=400,
+        )
     if change.status is not None and change.status != ticket.status:
         if not ticket.can_move_to(change.status):
             raise TicketChangeError(
@@ -162,7 +192,9 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         ticket.record("status", actor.email, old=old, new=change.status)
         ticket.status = change.status
         if change.status == TicketStatus.RESOLVED:
-            followups.resolved(ticket, change.note or "")
+            resolution = (change.resolution or "").strip()
+            ticket.record("resolution", actor.email, text=resolution)
+            followups.resolved(ticket, resolution)
         elif change.status == TicketStatus.ASSIGNED:
             followups.assigned(ticket)
         elif change.status == TicketStatus.CLOSED and old == TicketStatus.RESOLVED:
@@ -191,5 +223,8 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         ticket.record("service", actor.email, old=old, new=change.service.key)
         ticket.service = change.service
     if change.note:
-        ticket.record("note", actor.email, text=change.note)
+        visibility = "public" if change.note_public else "internal"
+        ticket.record("note", actor.email, text=change.note, visibility=visibility)
+        if change.note_public:
+            followups.notify(ticket, "public_note", note=change.note[:300])
     ticket.updated_at = utcnow()

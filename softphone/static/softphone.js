@@ -65,7 +65,7 @@
     $("ticket-reference").textContent = ticket.reference;
     if (ticket.category) form.elements.category.value = ticket.category;
     form.elements.service.value = ticket.service || "";
-    form.elements.status.value = ticket.status;
+    form.elements.status.value = form.dataset.status = ticket.status;
     $("ticket-saved").textContent = "";
   }
   form.addEventListener("submit", async (e) => {
@@ -75,7 +75,10 @@
       service: form.elements.service.value || null,
       status: form.elements.status.value,
     };
-    if (form.elements.note.value.trim()) change.note = form.elements.note.value.trim();
+    const text = form.elements.note.value.trim();
+    // Resolving: the text is the answer the caller is sent; otherwise a staff note.
+    const resolving = change.status === "resolved" && form.dataset.status !== "resolved";
+    if (text) change[resolving ? "resolution" : "note"] = text;
     const response = await fetch(`${root.dataset.ticketsUrl}/${form.dataset.reference}`, {
       method: "PATCH",
       credentials: "same-origin",
@@ -85,6 +88,7 @@
     const body = await response.json();
     if (!response.ok) return problem(body.error ? body.error.message : response.statusText);
     form.elements.note.value = "";
+    form.dataset.status = change.status;
     showTicket(body);
     $("ticket-saved").textContent = "✓";
   });
