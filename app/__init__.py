@@ -13,6 +13,7 @@ from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
 from app.lines import load_lines
 from app.menus import load_menus
+from app.services import journey
 from app.sla import load_sla
 from app.sms_text import load_sms_texts
 from app.telephony import TwilioGateway
@@ -127,6 +128,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     queue.init_app(app)
+    journey.init_app(app)  # its periodic jobs: automatic closing
     events.init_app(app)
     app.extensions["twilio"] = TwilioGateway.from_app(app)
     # Lines and menus are read once here: a malformed file stops start-up with

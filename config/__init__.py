@@ -111,6 +111,8 @@ class BaseConfig:
     # A text about a ticket's progress (assigned, status) waits this long for the
     # next change, which rewrites it: several saves in a few minutes, one SMS.
     SMS_DEBOUNCE_SECONDS = int(_env("SMS_DEBOUNCE_SECONDS", "180"))
+    # A resolved request the caller did not object to is closed after this.
+    CLOSE_AFTER_DAYS = int(_env("CLOSE_AFTER_DAYS", "7"))
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     # The outbox owns a text's attempts: the n-th failure waits about
     # SMS_RETRY_SECONDS * 2**(n-1) (jittered, at most an hour, never less than

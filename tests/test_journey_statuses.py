@@ -1,10 +1,13 @@
 """CONTRACT §8.1 through the API: statuses, the resolution, notes, closing."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Message, Role, Ticket
+from app.queue import InProcessScheduler, _periodic_jobs
 from tests.conftest import LINE
 from tests.factories import make_caller, make_ticket, make_token, make_user
 
@@ -130,3 +133,29 @@ def test_a_closed_ticket_can_only_be_reopened(client, staff, ticket):
         assert response.status_code == 409, status
         assert response.get_json()["error"]["code"] == "invalid_transition"
     assert patch(client, staff, ticket, status="reopened").status_code == 200
+
+
+def test_a_resolved_ticket_nobody_objected_to_closes_by_itself(
+    app, client, staff, ticket, monkeypatch
+):
+    quiet = make_ticket(make_caller("+2290197000222"), line=LINE)
+    patch(client, staff, ticket, resolution="Paid.")
+    patch(client, staff, quiet, resolution="Paid too.")
+    patch(client, staff, quiet, status="reopened")  # the caller objected
+    scheduler = InProcessScheduler(app, _periodic_jobs(app), 60)
+    scheduler.run_once()
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "resolved"  # too soon
+
+    later = datetime.now(UTC) + timedelta(days=app.config["CLOSE_AFTER_DAYS"], hours=1)
+    monkeypatch.setattr("app.services.journey.utcnow", lambda: later)
+    sent = len(texts())
+    scheduler.run_once()
+
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "closed"
+    assert db.session.get(Ticket, quiet.id).status == "reopened"
+    assert ("status", {"old": "resolved", "new": "closed", "after_days": 7}) in history(
+        ticket
+    )
+    assert len(texts()) == sent  # nothing more sent
