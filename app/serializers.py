@@ -33,6 +33,17 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "service": ticket.service.key if ticket.service else None,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
+        "priority": ticket.priority or "normal",
+        "appeal": bool(ticket.appeal),
+        "escalation_level": ticket.escalation_level or 0,
+        "sla": {
+            "plan": ticket.sla_plan,
+            "take_charge_due": iso(ticket.take_charge_due),
+            "resolve_due": iso(ticket.resolve_due),
+            "take_charge_met": ticket.take_charge_met,
+            "resolve_met": ticket.resolve_met,
+            "paused": ticket.status == "waiting",
+        },
     }
 
 

@@ -7,9 +7,11 @@ drift from what the API does.
 from typing import Any
 
 from app.models.tickets import TicketStatus
+from app.sla import PRIORITIES
 
 STATUSES = [status.value for status in TicketStatus]
 NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -69,6 +71,9 @@ SCHEMAS: dict[str, Any] = {
             "created_at",
             "updated_at",
             "assignee",
+            "priority",
+            "escalation_level",
+            "sla",
         ],
         "properties": {
             "reference": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{4}$"},
@@ -93,6 +98,28 @@ SCHEMAS: dict[str, Any] = {
             "service": {"type": ["string", "null"], "description": "service key"},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "appeal": {"type": "boolean", "description": "reopened on an objection"},
+            "escalation_level": {"type": "integer", "enum": [0, 1, 2]},
+            "sla": {
+                "type": "object",
+                "required": [
+                    "plan",
+                    "take_charge_due",
+                    "resolve_due",
+                    "take_charge_met",
+                    "resolve_met",
+                    "paused",
+                ],
+                "properties": {
+                    "plan": NULLABLE_STRING,
+                    "take_charge_due": NULLABLE_DATE_TIME,
+                    "resolve_due": NULLABLE_DATE_TIME,
+                    "take_charge_met": {"type": ["boolean", "null"]},
+                    "resolve_met": {"type": ["boolean", "null"]},
+                    "paused": {"type": "boolean"},
+                },
+            },
         },
     },
     "Event": {
@@ -209,6 +236,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "status": {"type": "string", "enum": STATUSES},
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
             "assignee": {"type": ["string", "null"], "description": "staff e-mail"},
             "category": {"type": "string"},
             "service": {"type": ["string", "null"], "description": "service key"},

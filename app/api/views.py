@@ -41,6 +41,7 @@ from app.services.tickets import (
     open_ticket,
 )
 from app.services.visibility import visible_tickets
+from app.sla import PRIORITIES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer-token clients carry no CSRF token; session users are checked in api.auth.
@@ -269,13 +270,13 @@ def _assignee(value: Any, actor: User) -> User | None:
 def update_ticket(reference: str) -> Response:
     ticket = _ticket_or_404(reference)
     body = _json_body(
-        {"status", "assignee", "category", "note", "service", "resolution"}
+        {"status", "assignee", "category", "note", "service", "resolution", "priority"}
     )
     if not body:
         raise ApiError(
             400,
             "nothing_to_change",
-            "send status, assignee, category, service, resolution or note",
+            "send status, priority, assignee, category, service, resolution or note",
         )
     change = TicketChange()
     if "status" in body:
@@ -292,6 +293,12 @@ def update_ticket(reference: str) -> Response:
         change.unset_service = body["service"] is None
     if "note" in body:
         change.note, change.note_public = _note(body["note"])
+    if "priority" in body:
+        if body["priority"] not in PRIORITIES:
+            raise ApiError(
+                400, "invalid_priority", f"priority is one of {', '.join(PRIORITIES)}"
+            )
+        change.priority = body["priority"]
     if "resolution" in body:
         change.resolution = _text(
             body["resolution"], "resolution", "invalid_resolution"

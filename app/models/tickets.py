@@ -4,7 +4,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, inspect
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    false,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from app.extensions import db
@@ -80,6 +90,20 @@ class Ticket(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # The clock (CONTRACT §8.2), kept by app.services.sla_clock.
+    priority: Mapped[str] = mapped_column(
+        String(8), default="normal", server_default="normal"
+    )
+    appeal: Mapped[bool] = mapped_column(default=False, server_default=false())
+    sla_plan: Mapped[str | None] = mapped_column(String(64))
+    take_charge_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    take_charge_met: Mapped[bool | None] = mapped_column()
+    resolve_met: Mapped[bool | None] = mapped_column()
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
 
     caller: Mapped[Caller | None] = relationship()
     assignee: Mapped[User | None] = relationship()

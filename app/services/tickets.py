@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import Call, Caller, Service, Ticket, TicketStatus, User
 from app.models.types import utcnow
 from app.references import new_reference
-from app.services import followups
+from app.services import followups, sla_clock
 
 # What a call's purpose becomes as a ticket.
 KIND_FOR_PURPOSE = {
@@ -76,6 +76,7 @@ def ticket_for_call(
         description=note,
         calls=[call],
     )
+    sla_clock.start(ticket)
     # Recorded before the INSERT, so they go with it: no UPDATE of a row just
     # written, no load of the new ticket's empty collections.
     ticket.record(
@@ -127,6 +128,7 @@ def open_ticket(
         description=description,
     )
     ticket.record("created", actor, channel=channel)  # inserted with the ticket
+    sla_clock.start(ticket)
     _insert(ticket)
     if acknowledge:
         followups.acknowledge(ticket)
@@ -151,6 +153,7 @@ class TicketChange:
     service: Service | None = None
     unset_service: bool = False
     note: str | None = None
+    priority: str | None = None
     note_public: bool = False  # an internal note (the default) never reaches the caller
     resolution: str | None = None  # the answer, in words the caller receives
 
@@ -191,6 +194,7 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         old = ticket.status
         ticket.record("status", actor.email, old=old, new=change.status)
         ticket.status = change.status
+        sla_clock.status_changed(ticket, old, change.status, utcnow())
         if change.status == TicketStatus.RESOLVED:
             resolution = (change.resolution or "").strip()
             ticket.record("resolution", actor.email, text=resolution)
@@ -209,12 +213,22 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         ticket.record("assigned", actor.email, old=old, new=change.assignee.email)
         ticket.assignee = change.assignee
         if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
-            ticket.record("status", actor.email, old=ticket.status, new="assigned")
+            old = ticket.status
+            ticket.record("status", actor.email, old=old, new="assigned")
             ticket.status = TicketStatus.ASSIGNED.value
+            sla_clock.status_changed(ticket, old, ticket.status, utcnow())
             followups.assigned(ticket)
+    replan = False
     if change.category is not None and change.category != ticket.category:
         ticket.record("category", actor.email, old=ticket.category, new=change.category)
         ticket.category = change.category
+        replan = True
+    if change.priority is not None and change.priority != ticket.priority:
+        ticket.record("priority", actor.email, old=ticket.priority, new=change.priority)
+        ticket.priority = change.priority
+        replan = True
+    if replan:
+        sla_clock.replan(ticket)
     if change.unset_service and ticket.service_id is not None:
         ticket.record("service", actor.email, old=ticket.service.key, new=None)
         ticket.service = None
