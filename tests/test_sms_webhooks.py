@@ -93,8 +93,8 @@ def test_rating_after_the_satisfaction_question_is_recorded(twilio_post):
     ticket.record("satisfaction_asked", "system")
     db.session.commit()
     assert "Merci pour votre avis" in text(twilio_post, " 4 ")
-    rating = ticket.events[-1]
-    assert (rating.action, rating.detail) == ("rating", {"score": 4})
+    [rating] = [e for e in ticket.events if e.action == "rating"]
+    assert rating.detail == {"score": 4}
     # A second digit is no longer a rating: it is a new request.
     assert "enregistré" in text(twilio_post, "5")
     assert [e.action for e in ticket.events].count("rating") == 1
@@ -200,3 +200,74 @@ def test_21610_in_a_status_callback_opts_the_caller_out(twilio_post, sent_messag
 def test_unknown_sid_and_missing_sid(twilio_post):
     status(twilio_post, sid("SM"), "delivered")
     assert twilio_post("/sms/status", MessageStatus="sent").status_code == 400
+
+
+# CONTRACT §8.4: the citizen's voice after the answer.
+
+
+def resolved_and_asked(caller) -> Ticket:
+    ticket = make_ticket(caller, line=LINE, status="resolved")
+    ticket.record("satisfaction_asked", "system")
+    db.session.commit()
+    return ticket
+
+
+@pytest.mark.parametrize(
+    ("score", "status", "appeal"),
+    [
+        ("1", "reopened", True),
+        ("2", "reopened", True),
+        ("3", "resolved", False),
+        ("4", "closed", False),
+        ("5", "closed", False),
+    ],
+)
+def test_a_rating_reopens_as_an_appeal_or_closes(twilio_post, score, status, appeal):
+    ticket = resolved_and_asked(make_caller())
+    text(twilio_post, score)
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert (ticket.status, ticket.appeal) == (status, appeal)
+    if appeal:
+        assert ticket.sla_plan == "appeal"
+
+
+def test_recours_from_the_filing_phone_reopens_as_an_appeal(twilio_post):
+    ticket = resolved_and_asked(make_caller())
+    reply = text(twilio_post, f"RECOURS {ticket.display_reference}")
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert (ticket.status, ticket.appeal) == ("reopened", True)
+    assert "rouvert" in reply
+    assert ticket.events[-2].detail == {
+        "old": "resolved",
+        "new": "reopened",
+        "reason": "appeal by text",
+    }
+
+
+def test_recours_from_another_phone_changes_nothing(twilio_post):
+    ticket = resolved_and_asked(make_caller())
+    make_caller(OTHER)
+    text(twilio_post, f"RECOURS {ticket.display_reference}", from_=OTHER)
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "resolved"
+
+
+def test_recours_on_a_closed_ticket_changes_nothing(twilio_post):
+    ticket = make_ticket(make_caller(), line=LINE, status="closed")
+    text(twilio_post, f"APPEAL {ticket.display_reference}")
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "closed"
+
+
+def test_a_message_about_a_waiting_ticket_wakes_it(twilio_post):
+    ticket = make_ticket(make_caller(), line=LINE, status="waiting")
+    text(twilio_post, f"Voici mon bulletin pour le dossier {ticket.display_reference}")
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert ticket.status == "in_progress"
+    message = db.session.scalars(
+        select(Message).where(Message.direction == "inbound")
+    ).one()
+    assert message.ticket_id == ticket.id  # in the ticket's history

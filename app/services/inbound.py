@@ -10,12 +10,12 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.lines import Line
 from app.menus import normalise
-from app.models import Caller, Message, Ticket, TicketEvent
+from app.models import Caller, Message, Ticket, TicketEvent, TicketStatus
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
 from app.services.callers import caller_for
 from app.services.followups import OUTBOX
-from app.services.tickets import open_ticket
+from app.services.tickets import move, open_ticket
 from app.sms_text import sms_texts
 
 # Twilio's own opt-out words, with the French ones callers here use.
@@ -30,6 +30,8 @@ STOP_WORDS = {
     "arreter",
 }
 START_WORDS = {"start", "unstop", "debut", "reprendre"}
+# "RECOURS 1234-5678": the caller objects to the answer (CONTRACT §8.4).
+APPEAL_WORDS = {"recours", "appeal"}
 REFERENCE = re.compile(r"(?<!\d)(\d{4})[\s\-.]?(\d{4})(?!\d)")
 MAX_BODY = 1600  # ten segments: anything longer is cut, not refused
 # Set in session.info when no TwiML will carry the reply (a spool replay).
@@ -110,6 +112,16 @@ def _awaiting_rating(caller: Caller) -> Ticket | None:
     return row[0]
 
 
+def _after_rating(ticket: Ticket, score: int) -> None:
+    """CONTRACT §8.4: 1 or 2 is an objection (an appeal), 4 or 5 an acceptance."""
+    if ticket.status != TicketStatus.RESOLVED:
+        return
+    if score <= 2:
+        move(ticket, TicketStatus.REOPENED, "caller", reason="rating", score=score)
+    elif score >= 4:
+        move(ticket, TicketStatus.CLOSED, "caller", reason="rating", score=score)
+
+
 def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
     """Record an inbound message and return the reply to send, if any."""
     sid = (form.get("MessageSid") or "")[:64]
@@ -153,6 +165,11 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
             # reference is as unknown as a wrong one (voice does the same).
             continue
         inbound.ticket_id = ticket.id
+        if words and words[0] in APPEAL_WORDS and ticket.status != TicketStatus.CLOSED:
+            # CONTRACT §8.4: the caller objects before it is closed.
+            move(ticket, TicketStatus.REOPENED, "caller", reason="appeal by text")
+        elif ticket.status == TicketStatus.WAITING:
+            move(ticket, TicketStatus.IN_PROGRESS, "caller", reason="the caller wrote")
         ticket.record("sms_status_request", "caller", message_sid=sid)
         day = format_date(
             ticket.updated_at.astimezone(line.timezone), "long", locale=ticket.language
@@ -162,7 +179,9 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
         ticket = _awaiting_rating(caller)
         if ticket is not None:
             inbound.ticket_id = ticket.id
-            ticket.record("rating", "caller", score=int(words[0]))
+            score = int(words[0])
+            ticket.record("rating", "caller", score=score)
+            _after_rating(ticket, score)
             return _reply(caller, line, "rating_thanks", ticket)
     ticket = open_ticket(
         caller,

@@ -135,6 +135,14 @@ def open_ticket(
     return ticket
 
 
+def move(ticket: Ticket, status: str, actor: str, **detail: object) -> None:
+    """A status change the caller or the system makes: in the history, on the clock."""
+    old = ticket.status
+    ticket.record("status", actor, old=old, new=status, **detail)
+    ticket.status = status
+    sla_clock.status_changed(ticket, old, status, utcnow())
+
+
 class TicketChangeError(ValueError):
     """A change the rules refuse: `status` is the HTTP status the API answers."""
 
