@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 
-from app.extensions import db
+from app.extensions import autocommit, db
 from app.models import Call, Caller, Ticket
 from app.models.calls import FINAL_STATUSES
 from app.models.types import UTCDateTime, utcnow
@@ -143,8 +143,7 @@ def _arrival_in_one_statement() -> Executable:
 
 def _log_arrival_at_once(params: dict) -> bool:
     """The PostgreSQL path of log_arrival(); False when the call was known."""
-    with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         added = connection.execute(_arrival_in_one_statement(), params).first()
         if added is not None and params["phone"] and added.caller_id is None:
             # The same new number rang twice at once: the other statement added
@@ -274,8 +273,7 @@ def end_at_once(form: Mapping[str, str]) -> Ended | None:
         "now": utcnow(),
         "duration": parse_count(form.get("CallDuration")),
     }
-    with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         row = connection.execute(_ending(), params).first()
     return Ended(*row) if row is not None else None
 
@@ -291,8 +289,7 @@ def note_intent_at_once(call_sid: str, intent: str, category: str | None) -> boo
     values = {"intent": intent}
     if category:
         values["intent_category"] = category
-    with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         return connection.execute(query.values(**values)).rowcount == 1
 
 

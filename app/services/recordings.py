@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql import Executable
 
-from app.extensions import db
+from app.extensions import autocommit, db
 from app.models import Call, Recording, Ticket
 from app.models.types import UTCDateTime, utcnow
 from app.services.calls import UPSERTS, parse_count
@@ -180,8 +180,7 @@ def mark_for_fetch_at_once(form: Mapping[str, str]) -> int | None:
         "source": (form.get("RecordingSource") or "")[:32] or None,
         "error_code": (form.get("ErrorCode") or "")[:16] or None,
     }
-    with db.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit() as connection:
         return connection.execute(_fetch_marking(), params).scalar()
 
 
