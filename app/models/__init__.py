@@ -3,6 +3,7 @@
 from app.models.agents import Presence, Service
 from app.models.callers import Caller
 from app.models.calls import Call
+from app.models.journey import Erasure, FocalLink, FocalPoint, SlaAlert
 from app.models.messages import Message
 from app.models.recordings import Recording
 from app.models.tickets import Ticket, TicketEvent, TicketStatus
@@ -12,11 +13,15 @@ __all__ = [
     "ApiToken",
     "Call",
     "Caller",
+    "Erasure",
+    "FocalLink",
+    "FocalPoint",
     "Message",
     "Presence",
     "Recording",
     "Role",
     "Service",
+    "SlaAlert",
     "Ticket",
     "TicketEvent",
     "TicketStatus",

@@ -67,14 +67,22 @@ class Message(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
     direction: Mapped[str] = mapped_column(String(8), default="outbound")
-    to_number: Mapped[str] = mapped_column(String(64))  # E.164, or whatsapp:+...
+    # E.164, whatsapp:+..., or an e-mail address.
+    to_number: Mapped[str] = mapped_column(String(254))
     # A number, whatsapp:+..., or a Messaging Service SID (MG...).
     from_number: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     # Twilio's code, or ours (opted_out, retries_exhausted).
     error_code: Mapped[str | None] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(8), default="sms")  # sms, whatsapp
+    # sms, whatsapp, email
+    channel: Mapped[str] = mapped_column(String(8), default="sms")
+    # citizen (the ticket's caller) or staff (a focal point, the person in
+    # charge, a supervisor): staff notices never show in the caller's history.
+    audience: Mapped[str] = mapped_column(
+        String(8), default="citizen", server_default="citizen"
+    )
+    subject: Mapped[str | None] = mapped_column(String(200))  # e-mail only
     template: Mapped[str | None] = mapped_column(String(32))
     # Quiet hours: not sent before this moment.
     send_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

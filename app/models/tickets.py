@@ -104,6 +104,8 @@ class Ticket(db.Model):
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Legal hold (CONTRACT §11): blocks erasure and the recordings' purge.
+    hold: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     caller: Mapped[Caller | None] = relationship()
     assignee: Mapped[User | None] = relationship()
