@@ -28,6 +28,7 @@ from app.api.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from app.api.routes import api_route
 from app.dbguard import is_database_outage
 from app.extensions import db
 from app.lines import current_lines
@@ -166,7 +167,40 @@ def fetch_command() -> None:
     click.echo(f"handed {handed} of {len(waiting)} recording(s) to the fetch job")
 
 
-@bp.get("/api/recordings/<int:recording_id>/audio")
+AUDIO = {
+    "content": {
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in ("audio/mpeg", "audio/wav")
+    },
+    "headers": {
+        "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+        "ETag": {"schema": {"type": "string"}},
+    },
+}
+
+
+# The credential is checked in _check_playback, not by api_route: a seek may
+# reuse the grant its playback's start left (login=False; 401/403 still apply).
+@api_route(
+    bp,
+    "GET",
+    "/api/recordings/<int:recording_id>/audio",
+    summary="A recording's audio, with Range support so a player can seek",
+    login=False,
+    errors=[401, 403, 404, 410, 416],
+    parameters={"recording_id": {"description": "a recording's `id`"}},
+    headers={
+        "Range": {
+            "description": "bytes=START-[END]: a part of the audio (206)",
+            "schema": {"type": "string", "examples": ["bytes=0-", "bytes=100-199"]},
+        }
+    },
+    responses={
+        200: {"description": "The whole audio", **AUDIO},
+        206: {"description": "The part of the audio that Range asked for", **AUDIO},
+        304: {"description": "Not modified since the ETag given in If-None-Match"},
+    },
+)
 def audio(recording_id: int) -> Response:
     """The stored audio, with Range support so the player can seek."""
     # A playback's start is always checked in full; a seek may reuse the grant

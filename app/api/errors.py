@@ -2,8 +2,10 @@
 
 import logging
 
-from flask import Response, jsonify
+from flask import Response, current_app
 from werkzeug.exceptions import HTTPException
+
+from app.api.schemas import Error
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +19,12 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
+    body = {"error": {"code": code, "message": message}}
+    response = current_app.response_class(
+        Error.model_validate(body).model_dump_json(),
+        status=status,
+        mimetype="application/json",
+    )
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="ecoute"'
     return response

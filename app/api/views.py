@@ -7,15 +7,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
-from app.api import openapi
-from app.api.auth import api_login_required
+from app.api import openapi, schemas
 from app.api.errors import (
     ApiError,
     handle_api_error,
     handle_http_error,
     handle_unexpected,
 )
-from app.api.json_body import UnsafeJSON
+from app.api.routes import api_route
 from app.extensions import csrf, db
 from app.lines import current_lines
 from app.menus import category_choices
@@ -25,7 +24,6 @@ from app.models import (
     Role,
     Service,
     Ticket,
-    TicketStatus,
     User,
 )
 from app.phone import to_e164
@@ -41,7 +39,6 @@ from app.services.tickets import (
     open_ticket,
 )
 from app.services.visibility import visible_tickets
-from app.sla import PRIORITIES
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer-token clients carry no CSRF token; session users are checked in api.auth.
@@ -61,30 +58,21 @@ def routing_error(error: HTTPException) -> Response | HTTPException:
     return error
 
 
-MAX_DESCRIPTION = 5000
-MAX_NOTE = 2000
-VISIBILITIES = ("internal", "public")
-API_CHANNELS = ("web", "counter", "email", "phone")
-
-
-def _phone(value: Any, field: str = "phone") -> str:
-    phone = to_e164(
-        value if isinstance(value, str) else None, current_app.config["DEFAULT_REGION"]
-    )
-    if phone is None:
-        raise ApiError(400, "invalid_phone", f"'{field}' is not a phone number")
-    return phone
-
-
 def _known_categories() -> set[str]:
     return {key for key, _ in category_choices("fr")}
 
 
-def _category(value: Any) -> str:
-    if not isinstance(value, str) or value not in _known_categories():
+def _category(value: str) -> str:
+    if value not in _known_categories():
         known = ", ".join(sorted(_known_categories()))
         raise ApiError(400, "invalid_category", f"'category' must be one of: {known}")
     return value
+
+
+REFERENCE = {
+    "description": "Eight digits with a Luhn check digit, with or without the dash",
+    "schema": {"type": "string", "examples": ["1234-5674"]},
+}
 
 
 def _ticket_or_404(reference: str) -> Ticket:
@@ -101,68 +89,40 @@ def _ticket_or_404(reference: str) -> Ticket:
     return ticket
 
 
-def _json_body(allowed: set[str]) -> dict[str, Any]:
-    try:
-        body = current_app.json.loads(request.get_data()) if request.is_json else None
-    except UnsafeJSON as error:
-        raise ApiError(400, "invalid_json", str(error)) from None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    unknown = set(body) - allowed
-    if unknown:
-        raise ApiError(
-            400, "unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}"
-        )
-    return body
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(
-            400, "invalid_parameter", f"'{name}' must be a number from {low} to {high}"
-        )
-    return int(raw)
-
-
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     return jsonify(openapi.document())
 
 
-@bp.get("/tickets")
-@api_login_required()
-def list_tickets() -> Response:
-    query = select(Ticket).where(visible_tickets(g.api_user))
-    if request.args.get("phone"):
-        query = query.where(by_phone(_phone(request.args["phone"])))
-    status = request.args.get("status")
-    if status:
-        if status not in TicketStatus.__members__.values():
-            raise ApiError(400, "invalid_status", f"unknown status '{status[:40]}'")
-        query = query.where(Ticket.status == status)
-    if request.args.get("line"):
-        query = query.where(Ticket.line == _phone(request.args["line"], "line"))
-    if request.args.get("category"):
-        query = query.where(Ticket.category == request.args["category"][:64])
-    limit = _int_arg("limit", current_app.config["API_PAGE_LIMIT"], 1, 500)
-    offset = _int_arg("offset", 0, 0, 10**7)
-    cursor = request.args.get("cursor")
-    if cursor and offset:
+@api_route(
+    bp,
+    "GET",
+    "/tickets",
+    summary="Tickets, newest first",
+    query=schemas.TicketQuery,
+    response=schemas.TicketList,
+)
+def list_tickets(query: schemas.TicketQuery) -> dict[str, Any]:
+    found = select(Ticket).where(visible_tickets(g.api_user))
+    if query.phone:
+        found = found.where(by_phone(query.phone))
+    if query.status:
+        found = found.where(Ticket.status == query.status)
+    if query.line:
+        found = found.where(Ticket.line == query.line)
+    if query.category:
+        found = found.where(Ticket.category == query.category[:64])
+    if query.cursor and query.offset:
         raise ApiError(400, "invalid_parameter", "give 'cursor' or 'offset', not both")
+    limit = query.limit or current_app.config["API_PAGE_LIMIT"]
     try:
-        page = newest_first(query, limit, cursor, offset)
+        page = newest_first(found, limit, query.cursor, query.offset)
     except InvalidCursor:
         raise ApiError(
             400, "invalid_cursor", "'cursor' must be the 'next' of an earlier page"
         ) from None
-    return jsonify(
-        {"tickets": [ticket_json(ticket) for ticket in page.tickets], "next": page.next}
-    )
+    tickets = [ticket_json(ticket) for ticket in page.tickets]
+    return {"tickets": tickets, "next": page.next}
 
 
 def _detail(ticket: Ticket) -> dict[str, Any]:
@@ -178,69 +138,55 @@ def _detail(ticket: Ticket) -> dict[str, Any]:
     return ticket_detail_json(ticket, list(recordings), list(messages))
 
 
-@bp.get("/tickets/<reference>")
-@api_login_required()
-def get_ticket(reference: str) -> Response:
-    return jsonify(_detail(_ticket_or_404(reference)))
+@api_route(
+    bp,
+    "GET",
+    "/tickets/<reference>",
+    summary="One ticket with its events, calls, recordings and messages",
+    response=schemas.TicketDetail,
+    errors=[404],
+    parameters={"reference": REFERENCE},
+)
+def get_ticket(reference: str) -> dict[str, Any]:
+    return _detail(_ticket_or_404(reference))
 
 
-@bp.post("/tickets")
-@api_login_required()
-def create_ticket() -> tuple[Response, int]:
-    body = _json_body(
-        {"phone", "channel", "category", "description", "line", "language"}
-    )
-    phone = _phone(body.get("phone"))
-    channel = body.get("channel")
-    if channel not in API_CHANNELS:
-        raise ApiError(
-            400,
-            "invalid_channel",
-            f"'channel' must be one of: {', '.join(API_CHANNELS)}",
-        )
-    category = _category(body.get("category"))
-    description = body.get("description")
-    if description is not None and (
-        not isinstance(description, str) or len(description) > MAX_DESCRIPTION
-    ):
-        raise ApiError(
-            400,
-            "invalid_description",
-            f"'description' must be text of at most {MAX_DESCRIPTION} characters",
-        )
+@api_route(
+    bp,
+    "POST",
+    "/tickets",
+    summary="A ticket from another channel (web, counter, e-mail, phone)",
+    status=201,
+    body=schemas.NewTicket,
+    response=schemas.TicketDetail,
+)
+def create_ticket(body: schemas.NewTicket) -> dict[str, Any]:
+    category = _category(body.category)
     lines = current_lines()
     line = lines.lines[0]
-    if body.get("line") is not None:
-        number = _phone(body.get("line"), "line")
-        if number not in lines.by_number:
+    if body.line is not None:
+        if body.line not in lines.by_number:
             raise ApiError(
-                400, "invalid_line", f"{number} is not one of the centre's lines"
+                400, "invalid_line", f"{body.line} is not one of the centre's lines"
             )
-        line = lines.by_number[number]
-    language = body.get("language", line.language)
-    if language not in ("fr", "en"):
-        raise ApiError(400, "invalid_language", "'language' must be fr or en")
+        line = lines.by_number[body.line]
     ticket = open_ticket(
-        caller_for(phone),
-        channel,
+        caller_for(body.phone),
+        body.channel,
         category,
-        description.strip() if description else None,
+        body.description.strip() if body.description else None,
         line.number,
-        language,
+        body.language or line.language,
         g.api_user.email,
     )
     commit_and_dispatch()
-    return jsonify(_detail(ticket)), 201
+    return _detail(ticket)
 
 
-def _service(value: Any) -> Service | None:
-    if value is None:
+def _service(key: str | None) -> Service | None:
+    if key is None:
         return None
-    service = (
-        db.session.scalar(select(Service).filter_by(key=value))
-        if isinstance(value, str)
-        else None
-    )
+    service = db.session.scalar(select(Service).filter_by(key=key))
     if service is None:
         raise ApiError(
             400, "invalid_service", "'service' must be a service key or null"
@@ -248,94 +194,71 @@ def _service(value: Any) -> Service | None:
     return service
 
 
-def _assignee(value: Any, actor: User) -> User | None:
-    if value is None:
+def _assignee(email: str | None, actor: User) -> User | None:
+    if email is None:
         return None
-    if not isinstance(value, str):
-        raise ApiError(
-            400, "invalid_assignee", "'assignee' must be a staff e-mail or null"
-        )
-    user = db.session.scalar(select(User).filter_by(email=value.strip().lower()))
+    user = db.session.scalar(select(User).filter_by(email=email.strip().lower()))
     if user is None or not user.active:
         raise ApiError(
-            400, "invalid_assignee", f"no active staff member '{value[:254]}'"
+            400, "invalid_assignee", f"no active staff member '{email[:254]}'"
         )
     if actor.role == Role.AGENT and user.id != actor.id:
         raise ApiError(403, "forbidden", "agents may only assign tickets to themselves")
     return user
 
 
-@bp.patch("/tickets/<reference>")
-@api_login_required()
-def update_ticket(reference: str) -> Response:
+@api_route(
+    bp,
+    "PATCH",
+    "/tickets/<reference>",
+    summary="Change status, priority, assignee, service or category; resolve; note",
+    body=schemas.TicketChange,
+    response=schemas.TicketDetail,
+    errors=[404, 409],
+    parameters={"reference": REFERENCE},
+)
+def update_ticket(reference: str, body: schemas.TicketChange) -> dict[str, Any]:
     ticket = _ticket_or_404(reference)
-    body = _json_body(
-        {"status", "assignee", "category", "note", "service", "resolution", "priority"}
-    )
-    if not body:
-        raise ApiError(
-            400,
-            "nothing_to_change",
-            "send status, priority, assignee, category, service, resolution or note",
-        )
+    given = body.model_fields_set
     change = TicketChange()
-    if "status" in body:
-        if body["status"] not in TicketStatus.__members__.values():
-            raise ApiError(400, "invalid_status", "unknown status")
-        change.status = body["status"]
-    if "assignee" in body:
-        change.assignee = _assignee(body["assignee"], g.api_user)
-        change.unassign = body["assignee"] is None
-    if "category" in body:
-        change.category = _category(body["category"])
-    if "service" in body:
-        change.service = _service(body["service"])
-        change.unset_service = body["service"] is None
-    if "note" in body:
-        change.note, change.note_public = _note(body["note"])
-    if "priority" in body:
-        if body["priority"] not in PRIORITIES:
-            raise ApiError(
-                400, "invalid_priority", f"priority is one of {', '.join(PRIORITIES)}"
-            )
-        change.priority = body["priority"]
-    if "resolution" in body:
-        change.resolution = _text(
-            body["resolution"], "resolution", "invalid_resolution"
-        )
+    if "status" in given:
+        change.status = body.status
+    if "assignee" in given:
+        change.assignee = _assignee(body.assignee, g.api_user)
+        change.unassign = body.assignee is None
+    if "category" in given:
+        change.category = _category(body.category)
+    if "service" in given:
+        change.service = _service(body.service)
+        change.unset_service = body.service is None
+    if isinstance(body.note, schemas.Note):
+        change.note = body.note.text
+        change.note_public = body.note.visibility == "public"
+    elif "note" in given:
+        change.note = body.note
+    if "priority" in given:
+        change.priority = body.priority
+    if "resolution" in given:
+        change.resolution = body.resolution
     try:
         change_ticket(ticket, change, g.api_user)
     except TicketChangeError as error:
         raise ApiError(error.status, error.code, str(error)) from None
     commit_and_dispatch()
-    return jsonify(_detail(ticket))
+    return _detail(ticket)
 
 
-def _note(value: Any) -> tuple[str, bool]:
-    """A note as (text, public): a plain string, or {"text", "visibility"}."""
-    if isinstance(value, dict):
-        visibility = value.get("visibility", "internal")
-        if set(value) - {"text", "visibility"} or visibility not in VISIBILITIES:
-            raise ApiError(
-                400,
-                "invalid_note",
-                '\'note\' is text, or {"text", "visibility": "internal|public"}',
-            )
-        return _text(value.get("text"), "note", "invalid_note"), visibility == "public"
-    return _text(value, "note", "invalid_note"), False
-
-
-def _text(value: Any, name: str, code: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NOTE:
-        raise ApiError(
-            400, code, f"'{name}' must be text of 1 to {MAX_NOTE} characters"
-        )
-    return value.strip()
-
-
-@bp.get("/callers/<path:phone>/history")
-@api_login_required()
-def caller_history(phone: str) -> Response:
-    number = _phone(phone)
+@api_route(
+    bp,
+    "GET",
+    "/callers/<path:phone>/history",
+    summary="The screen-pop: everything the centre knows about a caller",
+    response=schemas.History,
+    parameters={"phone": {"description": "any format; DEFAULT_REGION applies"}},
+)
+def caller_history(phone: str) -> dict[str, Any]:
+    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
+    if number is None:
+        raise ApiError(400, "invalid_phone", "'phone' is not a phone number")
     # Nobody by that number yet: an empty history is still a screen-pop.
-    return jsonify(history_for(number, g.api_user) or empty_history(number))
+    return history_for(number, g.api_user) or empty_history(number)

@@ -1,0 +1,280 @@
+"""Every body the JSON API reads or sends, as pydantic models (CONTRACT §6, §8.1, §8.2).
+
+The OpenAPI document is generated from these classes, and requests and responses
+go through them, so the document says what the API does. A class is named as its
+schema is in the document (`Ticket`, `TicketDetail`, `Error`...): import the
+module (`from app.api import schemas`) to keep them apart from the tables.
+
+Request bodies are strict and closed (no coercion, unknown fields refused); the
+rules that need the database (a known category, an active assignee, a service,
+the status transitions) are the service layer's.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.models.tickets import TicketStatus
+from app.phone import to_e164
+from app.sla import PRIORITIES
+
+MAX_DESCRIPTION = 5000
+MAX_NOTE = 2000
+LANGUAGES = ("fr", "en")
+API_CHANNELS = ("web", "counter", "email", "phone")
+CHANNELS = ("phone", "sms", "whatsapp", "web", "counter", "email", "ussd")
+KINDS = ("complaint", "request", "callback")
+VISIBILITIES = ("internal", "public")
+
+Status = Literal[tuple(status.value for status in TicketStatus)]
+Priority = Literal[PRIORITIES]
+
+
+def _e164(value: str, info: ValidationInfo) -> str:
+    region = (info.context or {}).get("region", "BJ")
+    phone = to_e164(value, region)
+    if phone is None:
+        raise ValueError("not a phone number")
+    return phone
+
+
+def _stripped(value: str) -> str:
+    # Python's idea of blank, not the regex engine's: what is stored is stripped.
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+# Any way a person writes a number; the request's DEFAULT_REGION fills in the
+# country (read from the validation context) and E.164 comes out.
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    Field(
+        json_schema_extra={"format": "phone"},
+        description="any format; DEFAULT_REGION applies",
+    ),
+    AfterValidator(_e164),
+]
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NOTE, pattern=r"\S"),
+    AfterValidator(_stripped),
+]
+# Moments are sent as isoformat() ("+00:00"), as the serializers always did.
+Moment = Annotated[
+    datetime,
+    PlainSerializer(datetime.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Body(BaseModel):
+    """A request body: exact types, no field the API does not know."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # A field's error code when it is not the usual "invalid_<field>".
+    error_codes: ClassVar[dict[str, str]] = {}
+
+
+class Out(BaseModel):
+    """A response body: a field the model lacks is a bug, caught at the source."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, by_alias=True)
+
+
+# --- requests --------------------------------------------------------------------
+
+
+class Note(Body):
+    text: Text
+    visibility: Literal[VISIBILITIES] = "internal"
+
+
+class NewTicket(Body):
+    phone: Phone
+    channel: Literal[API_CHANNELS]
+    category: str = Field(max_length=64, description="a category key of the menus")
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION)
+    line: Phone | None = Field(None, description="one of the centre's lines")
+    language: Literal[LANGUAGES] | None = Field(
+        None, description="the line's language if not given"
+    )
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent(**kwargs: Any) -> Any:
+    """A field a PATCH may leave out, but not send as null: None means absent
+    (model_fields_set says which were sent), and the document shows no default."""
+    return Field(None, json_schema_extra=_no_default, **kwargs)
+
+
+class TicketChange(Body):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    status: Status = absent()
+    priority: Priority = absent()
+    assignee: str | None = Field(None, max_length=254, description="staff e-mail")
+    category: str = absent(max_length=64)
+    service: str | None = Field(None, max_length=64, description="service key")
+    resolution: Text = absent(
+        description="the answer sent to the caller; resolves the ticket"
+    )
+    note: Text | Note = absent(
+        description="internal (staff only) unless visibility is public"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "TicketChange":
+        if not self.model_fields_set:
+            raise PydanticCustomError(
+                "nothing_to_change",
+                "send status, priority, assignee, category, service, resolution "
+                "or note",
+            )
+        return self
+
+
+class TicketQuery(Body):
+    """GET /api/tickets: query strings, so numbers arrive as text."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+    error_codes: ClassVar[dict[str, str]] = {
+        "line": "invalid_phone",
+        "limit": "invalid_parameter",
+        "offset": "invalid_parameter",
+    }
+
+    phone: Phone | None = Field(None, description="caller's number, any format")
+    status: Status | None = None
+    line: Phone | None = Field(None, description="the line's number")
+    category: str | None = Field(None, description="category key")
+    limit: int | None = Field(None, ge=1, le=500, description="at most this many")
+    cursor: str | None = Field(None, description="the `next` of the previous page")
+    offset: int = Field(
+        0,
+        ge=0,
+        le=10**7,
+        description="skip this many (slow on deep pages: use cursor)",
+        json_schema_extra={"deprecated": True},
+    )
+
+
+# --- responses -------------------------------------------------------------------
+
+
+class Sla(Out):
+    plan: str | None
+    take_charge_due: Moment | None
+    resolve_due: Moment | None
+    take_charge_met: bool | None
+    resolve_met: bool | None
+    paused: bool
+
+
+class Ticket(Out):
+    reference: str = Field(pattern=r"^[0-9]{4}-[0-9]{4}$")
+    status: Status
+    kind: Literal[KINDS]
+    category: str | None
+    channel: Literal[CHANNELS]
+    phone: str | None = Field(description="E.164; null if withheld")
+    line: str | None = Field(description="the line's E.164 number")
+    language: Literal[LANGUAGES]
+    description: str | None
+    assignee: str | None = Field(description="staff e-mail")
+    service: str | None = Field(description="service key")
+    created_at: Moment
+    updated_at: Moment
+    priority: Priority
+    appeal: bool = Field(description="reopened on an objection")
+    escalation_level: Literal[0, 1, 2]
+    sla: Sla
+
+
+class Event(Out):
+    at: Moment
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+class Call(Out):
+    call_sid: str
+    status: str
+    from_: str | None = Field(alias="from")
+    line: str | None
+    direction: str | None
+    started_at: Moment
+    ended_at: Moment | None
+    duration: int | None
+
+
+class Recording(Out):
+    id: int = Field(description="the id in /api/recordings/{id}/audio")
+    recording_sid: str
+    call_sid: str | None
+    purpose: str | None
+    duration: int | None
+    status: str | None
+    created_at: Moment
+
+
+class Message(Out):
+    id: int
+    message_sid: str | None
+    direction: Literal["inbound", "outbound"]
+    status: str
+    to: str | None
+    body: str
+    error_code: str | None
+    created_at: Moment
+
+
+class TicketDetail(Ticket):
+    events: list[Event]
+    calls: list[Call]
+    recordings: list[Recording]
+    messages: list[Message]
+
+
+class TicketList(Out):
+    tickets: list[Ticket]
+    next: str | None = Field(description="`cursor` of the next page; null on the last")
+
+
+class Caller(Out):
+    phone: str
+    name: str | None
+    language: str | None
+
+
+class History(Out):
+    caller: Caller
+    tickets: list[Ticket]
+    calls: list[Call]
+    messages: list[Message]
+
+
+class ErrorDetail(Out):
+    code: str = Field(description="stable, for programs: invalid_phone, not_found...")
+    message: str = Field(description="for people")
+
+
+class Error(Out):
+    error: ErrorDetail
