@@ -167,6 +167,7 @@ def fetch_command() -> None:
     click.echo(f"handed {handed} of {len(waiting)} recording(s) to the fetch job")
 
 
+MAX_ID = 2**31 - 1  # PostgreSQL's integer
 AUDIO = {
     "content": {
         media: {"schema": {"type": "string", "format": "binary"}}
@@ -184,15 +185,26 @@ AUDIO = {
 @api_route(
     bp,
     "GET",
-    "/api/recordings/<int:recording_id>/audio",
+    # Bounded as the column is: a larger id is no route (404), not an overflow.
+    f"/api/recordings/<int(min=1, max={MAX_ID}):recording_id>/audio",
     summary="A recording's audio, with Range support so a player can seek",
     login=False,
     errors=[401, 403, 404, 410, 416],
-    parameters={"recording_id": {"description": "a recording's `id`"}},
+    parameters={
+        "recording_id": {
+            "description": "a recording's `id`",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        }
+    },
     headers={
         "Range": {
-            "description": "bytes=START-[END]: a part of the audio (206)",
-            "schema": {"type": "string", "examples": ["bytes=0-", "bytes=100-199"]},
+            "description": "bytes=START-[END] or bytes=-LAST: a part of the audio "
+            "(206), or 416 if outside it; a malformed Range is ignored (RFC 9110)",
+            "schema": {
+                "type": "string",
+                "format": "byte-range",
+                "examples": ["bytes=0-", "bytes=100-199"],
+            },
         }
     },
     responses={

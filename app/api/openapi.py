@@ -46,7 +46,13 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     parameters = []
     for name, schema in properties.items():
         schema = _plain(schema)
-        parameter = {"name": name, "in": "query", "required": False}
+        # routes.read_query takes an empty value for an absent one.
+        parameter = {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "allowEmptyValue": True,
+        }
         if "description" in schema:
             parameter["description"] = schema.pop("description")
         if schema.pop("deprecated", False):
@@ -100,10 +106,33 @@ def _components(routes: list[ApiRoute]) -> dict[str, Any]:
         if route.response is not None:
             models[route.response] = "serialization"
     _, top = models_json_schema(list(models.items()), ref_template=REF)
-    return top.get("$defs", {})
+    components = top.get("$defs", {})
+    for component in components.values():
+        for spec in component.get("properties", {}).values():
+            # None is how a model says "absent" (schemas.absent): not a value
+            # to send, nor one to show as the default.
+            if spec.get("default", ...) is None:
+                del spec["default"]
+    return components
 
 
-def document() -> dict[str, Any]:
+def _with_choices(schema: Any, choices: dict[str, list[str]]) -> Any:
+    """Replace each {"x-choices": name} mark by the enum the app knows now."""
+    if isinstance(schema, list):
+        return [_with_choices(item, choices) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    done = {key: _with_choices(value, choices) for key, value in schema.items()}
+    name = done.pop("x-choices", None)
+    if name is not None and name in choices:
+        nullable = {"type": "null"} in done.get("anyOf", [])
+        done["enum"] = [*choices[name], None] if nullable else choices[name]
+    return done
+
+
+def document(choices: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The document; `choices` fills in the lists that are configuration, not
+    code (the menus' category keys), so a client sees the values it may send."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method] = _operation(route)
@@ -114,7 +143,7 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}, {"session": []}],
         "paths": paths,
         "components": {
-            "schemas": _components(ROUTES),
+            "schemas": _with_choices(_components(ROUTES), choices or {}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session"},

@@ -36,7 +36,7 @@ ERRORS = {
     413: "The body is too large",
     416: "The range is outside the content",
 }
-_CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+_CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -80,7 +80,9 @@ def api_route(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Route `rule` on `bp` for `method`, with its models, and document it."""
     roles = tuple(roles)
-    implied = {400} if body or query or "<" in rule else set()
+    implied = {400} if body or query else set()
+    if "<" in rule:  # a bad or unknown path value: 400, or no route at all (404)
+        implied |= {400, 404}
     if body:
         implied.add(413)
     if login:
@@ -194,4 +196,6 @@ def _api_error(model: type[BaseModel], error: ValidationError) -> ApiError:
 
 
 # The error types a model raises itself (PydanticCustomError), used as codes.
-CUSTOM_CODES = frozenset({"nothing_to_change"})
+CUSTOM_CODES = frozenset(
+    {"nothing_to_change", "resolution_required", "resolution_without_resolving"}
+)

@@ -68,6 +68,12 @@ Phone = Annotated[
     ),
     AfterValidator(_e164),
 ]
+# A category key of the menus; the document lists the centre's (see openapi.py).
+Category = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(json_schema_extra={"x-choices": "categories"}),
+]
 Text = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NOTE, pattern=r"\S"),
@@ -92,7 +98,9 @@ class Body(BaseModel):
 class Out(BaseModel):
     """A response body: a field the model lacks is a bug, caught at the source."""
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, serialize_by_alias=True
+    )
 
 
 # --- requests --------------------------------------------------------------------
@@ -106,32 +114,65 @@ class Note(Body):
 class NewTicket(Body):
     phone: Phone
     channel: Literal[API_CHANNELS]
-    category: str = Field(max_length=64, description="a category key of the menus")
+    category: Category
     description: str | None = Field(None, max_length=MAX_DESCRIPTION)
-    line: Phone | None = Field(None, description="one of the centre's lines")
+    line: Phone | None = Field(
+        None,
+        description="one of the centre's lines",
+        json_schema_extra={"x-choices": "lines"},
+    )
     language: Literal[LANGUAGES] | None = Field(
         None, description="the line's language if not given"
     )
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
 def absent(**kwargs: Any) -> Any:
     """A field a PATCH may leave out, but not send as null: None means absent
-    (model_fields_set says which were sent), and the document shows no default."""
-    return Field(None, json_schema_extra=_no_default, **kwargs)
+    (model_fields_set says which were sent; the document drops the default)."""
+    return Field(None, **kwargs)
+
+
+def _staff(schema: dict[str, Any]) -> None:
+    schema["anyOf"][0]["format"] = "staff-email"
+
+
+def _service(schema: dict[str, Any]) -> None:
+    schema["anyOf"][0]["format"] = "service-key"
+
+
+RESOLVED = TicketStatus.RESOLVED.value
 
 
 class TicketChange(Body):
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "minProperties": 1,
+            # The answer and the status "resolved" go together (CONTRACT §8.1).
+            "allOf": [
+                {
+                    "if": {
+                        "required": ["status"],
+                        "properties": {"status": {"const": RESOLVED}},
+                    },
+                    "then": {"required": ["resolution"]},
+                },
+                {
+                    "if": {"required": ["resolution"]},
+                    "then": {"properties": {"status": {"const": RESOLVED}}},
+                },
+            ],
+        }
+    )
 
     status: Status = absent()
     priority: Priority = absent()
-    assignee: str | None = Field(None, max_length=254, description="staff e-mail")
-    category: str = absent(max_length=64)
-    service: str | None = Field(None, max_length=64, description="service key")
+    assignee: str | None = Field(
+        None, max_length=254, description="staff e-mail", json_schema_extra=_staff
+    )
+    category: Category = absent()
+    service: str | None = Field(
+        None, max_length=64, description="service key", json_schema_extra=_service
+    )
     resolution: Text = absent(
         description="the answer sent to the caller; resolves the ticket"
     )
@@ -146,6 +187,19 @@ class TicketChange(Body):
                 "nothing_to_change",
                 "send status, priority, assignee, category, service, resolution "
                 "or note",
+            )
+        if self.status == RESOLVED and "resolution" not in self.model_fields_set:
+            raise PydanticCustomError(
+                "resolution_required",
+                "a resolution (the answer sent to the caller) is required to resolve",
+            )
+        if "resolution" in self.model_fields_set and self.status not in (
+            None,
+            RESOLVED,
+        ):
+            raise PydanticCustomError(
+                "resolution_without_resolving",
+                "a resolution goes with the status 'resolved'",
             )
         return self
 
@@ -165,7 +219,11 @@ class TicketQuery(Body):
     line: Phone | None = Field(None, description="the line's number")
     category: str | None = Field(None, description="category key")
     limit: int | None = Field(None, ge=1, le=500, description="at most this many")
-    cursor: str | None = Field(None, description="the `next` of the previous page")
+    cursor: str | None = Field(
+        None,
+        description="the `next` of the previous page",
+        json_schema_extra={"format": "page-cursor"},
+    )
     offset: int = Field(
         0,
         ge=0,

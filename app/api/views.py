@@ -3,6 +3,7 @@
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
@@ -71,7 +72,12 @@ def _category(value: str) -> str:
 
 REFERENCE = {
     "description": "Eight digits with a Luhn check digit, with or without the dash",
-    "schema": {"type": "string", "examples": ["1234-5674"]},
+    "schema": {
+        "type": "string",
+        "pattern": r"^[0-9]{4}[- ]?[0-9]{4}$",
+        "format": "ticket-reference",
+        "examples": ["1234-5674"],
+    },
 }
 
 
@@ -91,7 +97,11 @@ def _ticket_or_404(reference: str) -> Ticket:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
-    return jsonify(openapi.document())
+    choices = {
+        "categories": sorted(_known_categories()),
+        "lines": [line.number for line in current_lines().lines],
+    }
+    return jsonify(openapi.document(choices=choices))
 
 
 @api_route(
@@ -254,7 +264,7 @@ def update_ticket(reference: str, body: schemas.TicketChange) -> dict[str, Any]:
     "/callers/<path:phone>/history",
     summary="The screen-pop: everything the centre knows about a caller",
     response=schemas.History,
-    parameters={"phone": {"description": "any format; DEFAULT_REGION applies"}},
+    parameters={"phone": {"schema": TypeAdapter(schemas.Phone).json_schema()}},
 )
 def caller_history(phone: str) -> dict[str, Any]:
     number = to_e164(phone, current_app.config["DEFAULT_REGION"])
