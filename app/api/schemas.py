@@ -26,16 +26,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.models.tickets import TicketStatus
+from app.models.tickets import CHANNELS, KINDS, TicketStatus
 from app.phone import to_e164
 from app.sla import PRIORITIES
+from app.sms_text import LANGUAGES
 
 MAX_DESCRIPTION = 5000
 MAX_NOTE = 2000
-LANGUAGES = ("fr", "en")
+# The channels staff may file for through the API (the others file themselves).
 API_CHANNELS = ("web", "counter", "email", "phone")
-CHANNELS = ("phone", "sms", "whatsapp", "web", "counter", "email", "ussd")
-KINDS = ("complaint", "request", "callback")
 VISIBILITIES = ("internal", "public")
 
 Status = Literal[tuple(status.value for status in TicketStatus)]
@@ -43,7 +42,7 @@ Priority = Literal[PRIORITIES]
 
 
 def _e164(value: str, info: ValidationInfo) -> str:
-    region = (info.context or {}).get("region", "BJ")
+    region = (info.context or {}).get("region", "BJ")  # routes.read_* pass it
     phone = to_e164(value, region)
     if phone is None:
         raise ValueError("not a phone number")
@@ -132,12 +131,17 @@ def absent(**kwargs: Any) -> Any:
     return Field(None, **kwargs)
 
 
-def _staff(schema: dict[str, Any]) -> None:
-    schema["anyOf"][0]["format"] = "staff-email"
-
-
-def _service(schema: dict[str, Any]) -> None:
-    schema["anyOf"][0]["format"] = "service-key"
+# Values only the database knows: the formats name them for clients and tools.
+StaffEmail = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    Field(json_schema_extra={"format": "staff-email"}),
+]
+ServiceKey = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(json_schema_extra={"format": "service-key"}),
+]
 
 
 RESOLVED = TicketStatus.RESOLVED.value
@@ -166,13 +170,9 @@ class TicketChange(Body):
 
     status: Status = absent()
     priority: Priority = absent()
-    assignee: str | None = Field(
-        None, max_length=254, description="staff e-mail", json_schema_extra=_staff
-    )
+    assignee: StaffEmail | None = Field(None, description="staff e-mail; null: nobody")
     category: Category = absent()
-    service: str | None = Field(
-        None, max_length=64, description="service key", json_schema_extra=_service
-    )
+    service: ServiceKey | None = Field(None, description="service key; null: none")
     resolution: Text = absent(
         description="the answer sent to the caller; resolves the ticket"
     )
@@ -181,7 +181,7 @@ class TicketChange(Body):
     )
 
     @model_validator(mode="after")
-    def _something(self) -> "TicketChange":
+    def _a_change_that_holds(self) -> "TicketChange":
         if not self.model_fields_set:
             raise PydanticCustomError(
                 "nothing_to_change",

@@ -40,7 +40,8 @@ class TicketStatus(enum.StrEnum):
 ALLOWED_FROM_CLOSED = {TicketStatus.REOPENED}
 
 KINDS = ("complaint", "request", "callback")
-CHANNELS = ("phone", "sms", "web", "counter", "email")
+# Every way a request comes in (CONTRACT §6); the API's ticket lists these.
+CHANNELS = ("phone", "sms", "whatsapp", "web", "counter", "email", "ussd")
 
 ticket_calls = Table(
     "ticket_calls",
