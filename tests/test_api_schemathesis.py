@@ -73,6 +73,8 @@ def world(app, bearer) -> Iterator[None]:
     db.session.add_all([call, recording, message, Service(key="pensions", name="P")])
     make_user("agent@example.org", Role.AGENT)
     db.session.commit()
+    others = [make_ticket(make_caller(f"+22901960000{n:02d}")) for n in range(4)]
+    existing = [t.display_reference for t in (ticket, *others)]
 
     # Ranges the file can satisfy: whether one can depends on its size (416
     # otherwise), which a document cannot state.
@@ -88,7 +90,8 @@ def world(app, bearer) -> Iterator[None]:
         lambda body: format_reference(f"{body}{luhn_digit(str(body))}")
     )
     formats = {
-        "ticket-reference": st.just(ticket.display_reference) | references,
+        # Half existing tickets (200, or 409 once closed), half unknown (404).
+        "ticket-reference": st.sampled_from(existing) | references,
         "phone": st.sampled_from(["0197000000", "+229 01 97 00 00 00", CALLER])
         | st.integers(0, 99_999_999).map(lambda n: f"+22901{n:08d}"),
         "staff-email": st.sampled_from(["chef@example.org", "agent@example.org"]),
