@@ -90,11 +90,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import bp as auth_bp
     from app.sms.views import bp as sms_bp
     from app.tickets.views import bp as tickets_bp
+    from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
 
-    for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp):
+    for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
@@ -107,7 +108,7 @@ def _configure_logging() -> None:
     # under gunicorn and `flask run`, which leave the root logger bare.
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for package in ("app", "ivr", "recordings", "softphone"):
+    for package in ("app", "focal", "ivr", "recordings", "softphone"):
         logging.getLogger(package).setLevel(logging.INFO)
 
 
