@@ -86,6 +86,18 @@ class BaseConfig:
     MENUS_DIR = _env("MENUS_DIR", str(ROOT / "config" / "menus"))
     SMS_FILE = _env("SMS_FILE", str(ROOT / "config" / "sms.yaml"))
     SLA_FILE = _env("SLA_FILE", str(ROOT / "config" / "sla.yaml"))
+    NOTICES_FILE = _env("NOTICES_FILE", str(ROOT / "config" / "notices.yaml"))
+    # The language of notices to staff (focal points, supervisors).
+    STAFF_LANGUAGE = _env("STAFF_LANGUAGE", "fr")
+    # Outgoing e-mail (staff notices; citizens' e-mail with §9). Without a
+    # host, e-mails are written to the log, as SMS are without Twilio.
+    SMTP_HOST = _env("SMTP_HOST")
+    SMTP_PORT = int(_env("SMTP_PORT", "587"))
+    SMTP_USER = _env("SMTP_USER")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD")
+    SMTP_FROM = _env("SMTP_FROM", "ecoute@localhost")
+    SMTP_STARTTLS = _env("SMTP_STARTTLS", "true") in TRUE_WORDS
+    SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "10"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
     # How long recording media is kept (a line's retention_days wins); 0 = forever.
@@ -151,6 +163,8 @@ class TestingConfig(BaseConfig):
     MENUS_DIR = str(ROOT / "config" / "menus")
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
+    NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
+    SMTP_HOST = None
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of
