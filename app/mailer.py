@@ -4,6 +4,7 @@ import logging
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 
@@ -15,33 +16,25 @@ class MailRefused(Exception):
 
 
 def send_email(to: str, subject: str, body: str) -> str:
-    """Send one e-mail; returns its Message-ID, or "logged" without SMTP_HOST.
+    """Send one e-mail; returns its Message-ID, or "logged" without MAIL_SMTP_URL.
 
     Raises MailRefused on a permanent refusal, and smtplib or network errors
     (OSError) when it is worth trying again.
     """
     config = current_app.config
-    if not config.get("SMTP_HOST"):
+    if not config.get("MAIL_SMTP_URL"):
         # Like SMS without Twilio: say it went nowhere, without the body (a
         # focal point's link is a credential).
-        log.info("e-mail not sent (SMTP_HOST not set) to %s: %s", to, subject)
+        log.info("e-mail not sent (MAIL_SMTP_URL not set) to %s: %s", to, subject)
         return "logged"
     message = EmailMessage()
-    message["From"] = config["SMTP_FROM"]
+    message["From"] = config["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=config["SMTP_FROM"].partition("@")[2])
+    message["Message-ID"] = make_msgid(domain=config["MAIL_FROM"].partition("@")[2])
     message.set_content(body)
     try:
-        with smtplib.SMTP(
-            config["SMTP_HOST"],
-            config["SMTP_PORT"],
-            timeout=config["SMTP_TIMEOUT_SECONDS"],
-        ) as smtp:
-            if config["SMTP_STARTTLS"]:
-                smtp.starttls()
-            if config.get("SMTP_USER"):
-                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"] or "")
+        with _connect(config["MAIL_SMTP_URL"], config["MAIL_TIMEOUT_SECONDS"]) as smtp:
             smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as refused:
         codes = [code for code, _ in refused.recipients.values()]
@@ -53,3 +46,22 @@ def send_email(to: str, subject: str, body: str) -> str:
             raise MailRefused(f"server refused ({error.smtp_code})") from None
         raise
     return message["Message-ID"]
+
+
+def _connect(url: str, timeout: float) -> smtplib.SMTP:
+    """A logged-in connection: smtps:// is TLS from the start; smtp:// upgrades
+    with STARTTLS whenever the server offers it."""
+    parts = urlsplit(url)
+    if parts.scheme == "smtps":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            parts.hostname, parts.port or 465, timeout=timeout
+        )
+    else:
+        smtp = smtplib.SMTP(parts.hostname, parts.port or 587, timeout=timeout)
+        smtp.ehlo()
+        if smtp.has_extn("starttls"):
+            smtp.starttls()
+            smtp.ehlo()
+    if parts.username:
+        smtp.login(unquote(parts.username), unquote(parts.password or ""))
+    return smtp

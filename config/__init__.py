@@ -89,15 +89,14 @@ class BaseConfig:
     NOTICES_FILE = _env("NOTICES_FILE", str(ROOT / "config" / "notices.yaml"))
     # The language of notices to staff (focal points, supervisors).
     STAFF_LANGUAGE = _env("STAFF_LANGUAGE", "fr")
-    # Outgoing e-mail (staff notices; citizens' e-mail with §9). Without a
-    # host, e-mails are written to the log, as SMS are without Twilio.
-    SMTP_HOST = _env("SMTP_HOST")
-    SMTP_PORT = int(_env("SMTP_PORT", "587"))
-    SMTP_USER = _env("SMTP_USER")
-    SMTP_PASSWORD = _env("SMTP_PASSWORD")
-    SMTP_FROM = _env("SMTP_FROM", "ecoute@localhost")
-    SMTP_STARTTLS = _env("SMTP_STARTTLS", "true") in TRUE_WORDS
-    SMTP_TIMEOUT_SECONDS = float(_env("SMTP_TIMEOUT_SECONDS", "10"))
+    # The centre's days and clock, for staff pages, notices and statistics.
+    CENTRE_TIMEZONE = _env("CENTRE_TIMEZONE", "Africa/Porto-Novo")
+    # Outgoing e-mail (staff notices; citizens' e-mail with §9):
+    # smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465.
+    # Unset: e-mails are written to the log, as SMS are without Twilio.
+    MAIL_SMTP_URL = _env("MAIL_SMTP_URL")
+    MAIL_FROM = _env("MAIL_FROM", "ecoute@localhost")
+    MAIL_TIMEOUT_SECONDS = float(_env("MAIL_TIMEOUT_SECONDS", "10"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
     # How long recording media is kept (a line's retention_days wins); 0 = forever.
@@ -164,7 +163,7 @@ class TestingConfig(BaseConfig):
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
     NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
-    SMTP_HOST = None
+    MAIL_SMTP_URL = None
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of

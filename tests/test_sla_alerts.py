@@ -188,8 +188,10 @@ def test_a_notice_by_email_goes_through_smtp(app, client, runner, centre, clock)
     smtp = Controller(Handler(), hostname="127.0.0.1", port=free_port())
     smtp.start()
     try:
-        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
-        app.config.update(SMTP_STARTTLS=False, SMTP_FROM="centre@example.org")
+        app.config.update(
+            MAIL_SMTP_URL=f"smtp://127.0.0.1:{smtp.port}",
+            MAIL_FROM="centre@example.org",
+        )
         ticket = file(client, centre["headers"])
         change(client, centre["headers"], ticket, assignee="awa@example.org")
         clock.set(2026, 12, 9, 14, 0)

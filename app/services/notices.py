@@ -9,6 +9,7 @@ they never show in the caller's history, and a caller's STOP does not stop them.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -19,7 +20,6 @@ from app.models import Message, Ticket
 from app.models.types import utcnow
 from app.notice_texts import notice_texts
 from app.services.followups import OUTBOX
-from app.sla import current_plans
 from app.sms_text import to_gsm7
 
 
@@ -66,7 +66,7 @@ def notify_staff(
                     now,
                     channel="email",
                     to_number=person.email,
-                    from_number=current_app.config["SMTP_FROM"],
+                    from_number=current_app.config["MAIL_FROM"],
                     subject=notice.subject.format(**fields)[:200],
                     body=notice.body.format(**fields),
                 )
@@ -75,13 +75,12 @@ def notify_staff(
     return queued
 
 
-def local_time(ticket: Ticket, instant: datetime | None) -> str:
-    """An instant as the centre reads it: in the time zone of the ticket's plan."""
+def local_time(instant: datetime | None) -> str:
+    """An instant as the centre reads it (CENTRE_TIMEZONE)."""
     if instant is None:
         return "-"
-    plans = current_plans()
-    plan = plans.named(ticket.sla_plan or "default") or plans.named("default")
-    return instant.astimezone(plan.calendar.timezone).strftime("%d/%m/%Y %H:%M")
+    zone = ZoneInfo(current_app.config["CENTRE_TIMEZONE"])
+    return instant.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
 
 def _fields(ticket: Ticket, lang: str, **values: str) -> dict[str, str]:
@@ -92,7 +91,7 @@ def _fields(ticket: Ticket, lang: str, **values: str) -> dict[str, str]:
         "category": _category_label(ticket.category, lang)
         or texts.word("no_category", lang),
         "service": service,
-        "due": local_time(ticket, ticket.take_charge_due),
+        "due": local_time(ticket.take_charge_due),
         "deadline": "",
         "link": "",
         "name": "",

@@ -148,7 +148,7 @@ def _alert(ticket: Ticket, step: Step, now: datetime) -> bool:
         EVENTS[step.level],
         recipients,
         deadline=notice_texts().word(step.deadline, lang),
-        due=local_time(ticket, step.due),
+        due=local_time(step.due),
     )
     ticket.escalation_level = max(ticket.escalation_level or 0, step.level)
     ticket.record(
