@@ -6,13 +6,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
+from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from app.lines import current_lines
 from app.menus import category_choices
 from app.models import Ticket, TicketEvent
-from app.sla import current_plans
 
 STATUSES = {
     "new": _l("New"),
@@ -55,12 +54,9 @@ def locale() -> str:
     return str(get_locale() or "fr")[:2]
 
 
-def centre_zone(ticket: Ticket) -> ZoneInfo:
-    """The zone the dues are counted in: the plan's calendar, else the line's."""
-    plan = current_plans().named(ticket.sla_plan or "default")
-    if plan is not None:
-        return plan.calendar.timezone
-    return current_lines().for_number(ticket.line).timezone
+def centre_zone() -> ZoneInfo:
+    """The zone the centre's staff read times in (CENTRE_TIMEZONE)."""
+    return ZoneInfo(current_app.config["CENTRE_TIMEZONE"])
 
 
 def when(at: datetime | None, zone: ZoneInfo) -> str | None:

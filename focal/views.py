@@ -44,7 +44,7 @@ def _open(token: str) -> FocalAccess | tuple[str, int]:
 
 def _page(access: FocalAccess, forms: dict[str, TextForm]) -> str:
     ticket = access.ticket
-    zone = page.centre_zone(ticket)
+    zone = page.centre_zone()
     return render_template(
         "focal/ticket.html",
         ticket=ticket,

@@ -182,9 +182,6 @@ def test_assigning_a_service_sends_each_focal_point_a_personal_link(
         assert token not in history
 
 
-@pytest.mark.xfail(
-    reason="app.services.notices is a placeholder until the lead's lands", strict=True
-)
 def test_the_focal_point_is_sent_a_staff_notice(app, links):
     notice = db.session.scalars(
         select(Message).filter_by(audience="staff", to_number="+2290197554433")

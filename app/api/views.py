@@ -173,7 +173,10 @@ def _detail(ticket: Ticket) -> dict[str, Any]:
         .order_by(Recording.id)
     )
     messages = db.session.scalars(
-        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        # Staff notices carry focal points' links: not the citizen's messages.
+        select(Message)
+        .filter_by(ticket_id=ticket.id, audience="citizen")
+        .order_by(Message.id)
     )
     return ticket_detail_json(ticket, list(recordings), list(messages))
 

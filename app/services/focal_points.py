@@ -141,10 +141,9 @@ def service_changed(ticket: Ticket, actor: str) -> None:
         recipient = notices.Recipient(
             focal_point.name, focal_point.phone_e164, focal_point.email
         )
-        # One notice per focal point: each link is personal.
-        notices.notify_staff(
-            ticket, "focal_link", [recipient], link=url, name=focal_point.name
-        )
+        # One notice per focal point: each link is personal. notify_staff
+        # greets them by the recipient's name.
+        notices.notify_staff(ticket, "focal_link", [recipient], link=url)
         ticket.record("focal_link", actor, focal_point=focal_point.name)
 
 
