@@ -263,14 +263,18 @@ def _service(key: str) -> Service:
 @click.option("--name", required=True, help="As the history will name them.")
 @click.option("--phone", default=None, help="Any format; stored as E.164.")
 @click.option("--email", default=None)
-@click.option("--head", is_flag=True, help="The service's head (escalations).")
+@click.option(
+    "--head/--not-head",
+    default=None,
+    help="The service's head, told of escalations (an update keeps it if not given).",
+)
 @click.option("--remove", is_flag=True, help="Remove them and kill their links.")
 def focal_point(
     key: str,
     name: str,
     phone: str | None,
     email: str | None,
-    head: bool,
+    head: bool | None,
     remove: bool,
 ) -> None:
     """Add, update (same name) or remove a focal point of service KEY (§8.3)."""

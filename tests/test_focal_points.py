@@ -119,6 +119,8 @@ def test_focal_point_is_added_updated_listed_and_removed(runner, pensions):
     )
     assert updated.exit_code == 0, updated.output
     assert "updated Adjoa Mensah [head]" in updated.output
+    kept = focal_point(runner, "--name", "Adjoa Mensah", "--phone", "0197554433")
+    assert "updated Adjoa Mensah [head]" in kept.output  # --head kept when not given
     (adjoa,) = db.session.scalars(select(FocalPoint)).all()
     assert (adjoa.phone_e164, adjoa.email, adjoa.head) == (
         "+2290197554433",
@@ -322,6 +324,13 @@ def test_the_link_dies_with_the_ticket_closed(client, auth, ticket, links):
     assert response.status_code == 410
     assert ticket.display_reference not in response.get_data(as_text=True)
     assert post(client, links["Adjoa Mensah"], "note", "x").status_code == 410
+    # Reopened (an appeal), it stays dead: the link was for the request until
+    # it closed.
+    reopened = client.patch(
+        f"/api/tickets/{ticket.reference}", json={"status": "reopened"}, headers=auth
+    )
+    assert reopened.status_code == 200
+    assert client.get(f"/f/{links['Adjoa Mensah']}").status_code == 410
 
 
 def test_the_link_dies_when_the_focal_point_is_removed(runner, client, links):

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Service, Ticket, TicketStatus
+from app.models import Service, Ticket, TicketEvent, TicketStatus
 from app.models.journey import FocalLink, FocalPoint
 from app.models.types import utcnow
 from app.models.users import hash_token
@@ -45,7 +45,7 @@ def save_focal_point(
     name: str,
     phone: str | None,
     email: str | None,
-    head: bool,
+    head: bool | None,
 ) -> tuple[FocalPoint, bool]:
     """Add a focal point, or update the one of that name; (focal point, created).
 
@@ -60,7 +60,8 @@ def save_focal_point(
         focal_point.phone_e164 = phone
     if email is not None:
         focal_point.email = email
-    focal_point.head = head
+    if head is not None or created:
+        focal_point.head = bool(head)
     focal_point.removed_at = None
     return focal_point, created
 
@@ -180,7 +181,26 @@ def check(token: str) -> tuple[LinkState, FocalAccess | None]:
         or ticket.service_id != focal_point.service_id
     ):
         return LinkState.DEAD, None
-    if ticket.status == TicketStatus.CLOSED:
+    if ticket.status == TicketStatus.CLOSED or _closed_since(ticket, link):
         return LinkState.CLOSED, None
     link.last_used_at = utcnow()
     return LinkState.OPEN, FocalAccess(link, focal_point, ticket)
+
+
+def _closed_since(ticket: Ticket, link: FocalLink) -> bool:
+    """Whether the ticket was closed after the link was sent: a link dies for
+    good with its ticket's closing, and reopening (an appeal) does not bring it
+    back; the appeal's own service assignment sends new links."""
+    if not ticket.appeal:
+        return False  # never reopened, so never closed and still open
+    closed = (
+        select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.action == "status",
+            TicketEvent.at >= link.created_at,
+            TicketEvent.detail["new"].as_string() == TicketStatus.CLOSED.value,
+        )
+        .limit(1)
+    )
+    return db.session.scalar(closed) is not None
