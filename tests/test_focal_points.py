@@ -192,6 +192,18 @@ def test_the_focal_point_is_sent_a_staff_notice(app, links):
     assert links["Adjoa Mensah"] in notice.body
 
 
+def test_without_public_base_url_the_link_is_under_the_address_used(
+    client, auth, focal, ticket, sent
+):
+    client.patch(
+        f"/api/tickets/{ticket.reference}",
+        json={"service": "pensions"},
+        headers=auth,
+        base_url="https://ecoute.lan:8443",
+    )
+    assert sent[0][3]["link"].startswith("https://ecoute.lan:8443/f/")
+
+
 def test_no_link_for_a_removed_focal_point_nor_twice_for_the_same_service(
     app, client, auth, runner, focal, ticket, sent
 ):

@@ -11,7 +11,7 @@ import enum
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -96,9 +96,12 @@ def active_focal_points(service_id: int) -> list[FocalPoint]:
 
 def link_url(token: str) -> str:
     """The full URL of a link: it is sent by SMS or e-mail, so it must be
-    absolute, under PUBLIC_BASE_URL like the status callbacks."""
-    base = (current_app.config.get("PUBLIC_BASE_URL") or "http://localhost").rstrip("/")
-    return f"{base}{LINK_PATH}{token}"
+    absolute: under PUBLIC_BASE_URL like the status callbacks, else under the
+    address the request that sent it came to."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base:
+        base = request.host_url if has_request_context() else "http://localhost"
+    return f"{base.rstrip('/')}{LINK_PATH}{token}"
 
 
 def create_link(focal_point: FocalPoint, ticket: Ticket) -> str:
