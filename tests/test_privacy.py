@@ -304,6 +304,7 @@ def test_erasure_deletes_the_audio_here_and_at_twilio_and_anonymises(
     assert placeholders == [f"erased-{erasure.id}-1", f"erased-{erasure.id}-2"]
     assert all(to_e164(p) is None for p in placeholders)
     assert (callers[0].name, callers[0].email, callers[0].matricule) == (None,) * 3
+    assert [c.sms_opt_out for c in callers[:2]] == [True, True]  # no late texts
     assert callers[2].phone_e164 == STRANGER  # nobody else is touched
     assert db.session.get(Call, call_id).from_raw == placeholders[1]
 

@@ -346,6 +346,9 @@ def erase(phone_e164: str, reason: str, actor: str) -> Erasure:
     for caller in callers:
         caller.phone_e164 = names.numbers[caller.phone_e164]
         caller.name = caller.email = caller.matricule = None
+        # Nobody to text any more: a late follow-up (a reminder, a closing)
+        # is dropped like one to a caller who said STOP.
+        caller.sms_opt_out = True
     erasure.tickets = [ticket.display_reference for ticket in records.tickets]
     erasure.counts = counts
     db.session.commit()
