@@ -481,3 +481,14 @@ def test_the_retention_purge_keeps_the_recordings_of_a_held_ticket(app, runner, 
     assert db.session.get(Recording, free.id).media_status == "purged"
     assert person.audio_path.read_bytes() == person.audio
     assert db.session.get(Recording, person.recording.id).media_status == "stored"
+
+
+def test_an_erased_recording_is_gone_for_listeners(
+    client, runner, supervisor_auth, person
+):
+    assert _erase(runner).exit_code == 0
+    response = client.get(
+        f"/api/recordings/{person.recording.id}/audio", headers=supervisor_auth
+    )
+    assert response.status_code == 410
+    assert response.get_json()["error"]["code"] == "erased"
