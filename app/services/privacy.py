@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import phonenumbers
 from flask import current_app
 from requests import RequestException
 from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
 from twilio.base.exceptions import TwilioException
 
 from app.extensions import db
@@ -97,6 +99,13 @@ def _records(callers: list[Caller], lock: bool = False) -> _Records:
     tickets_query = (
         select(Ticket)
         .where(Ticket.caller_id.in_(caller_ids))
+        # Separate SELECTs, not joins: FOR UPDATE refuses the nullable side of
+        # an outer join, and a person's histories are read whole anyway.
+        .options(
+            selectinload(Ticket.events),
+            selectinload(Ticket.assignee),
+            selectinload(Ticket.service),
+        )
         .order_by(Ticket.created_at, Ticket.id)
     )
     if lock:
@@ -119,6 +128,7 @@ def _records(callers: list[Caller], lock: bool = False) -> _Records:
     ).all()
     recordings = db.session.scalars(
         select(Recording)
+        .options(joinedload(Recording.call))
         .where(
             or_(Recording.ticket_id.in_(ticket_ids), Recording.call_id.in_(call_ids))
         )
@@ -262,14 +272,23 @@ def _placeholders(erasure_id: int, callers: list[Caller]) -> _Placeholders:
         caller.phone_e164: f"erased-{erasure_id}-{n}"
         for n, caller in enumerate(callers, start=1)
     }
-    identifiers = {number.lower() for number in numbers}
-    identifiers |= {number.lstrip("+") for number in numbers}
+    identifiers = set()
+    for number in numbers:
+        identifiers |= {number.lower(), number.lstrip("+"), _national(number)}
     for caller in callers:
         for datum in (caller.name, caller.email, caller.matricule):
             # A name of one or two letters would match too much to be a clue.
             if datum and len(datum.strip()) >= 3:
                 identifiers.add(datum.strip().lower())
     return _Placeholders(f"erased-{erasure_id}", numbers, identifiers)
+
+
+def _national(number: str) -> str:
+    """The number as staff write it in a note: 0197000000 for +2290197000000."""
+    try:
+        return phonenumbers.national_significant_number(phonenumbers.parse(number))
+    except phonenumbers.NumberParseException:  # a placeholder of an older erasure
+        return number.lower()
 
 
 def _delete_at_twilio(recordings: Iterable[Recording], counts: dict[str, Any]) -> None:
