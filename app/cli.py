@@ -1,10 +1,12 @@
 """Command line of CONTRACT §5: users, services and their focal points, worker,
-simulate-call (and demo seeding)."""
+simulate-call, privacy (and demo seeding)."""
 
+import getpass
 import os
 import re
 import secrets
 import sys
+import tempfile
 import time
 from datetime import timedelta
 
@@ -26,6 +28,7 @@ from app.models.users import hash_token
 from app.phone import to_e164
 from app.queue import AppWorker, ForkingWorker, _backing_off
 from app.services import focal_points
+from app.services import privacy as personal_data
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import failed_dir, replay
@@ -409,7 +412,102 @@ def replay_spool() -> None:
         sys.exit(1)
 
 
+privacy = AppGroup("privacy", help="Personal data: access, erasure (CONTRACT §11).")
+
+
+def _person_number(phone: str) -> str:
+    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
+    if number is None:
+        raise click.BadParameter("not a phone number", param_hint="PHONE")
+    return number
+
+
+def _operator() -> str:
+    """Who runs the command, for the register: the system account's name."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no such user in a container: still on record
+        return "cli"
+
+
+@privacy.command("export")
+@click.argument("phone")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="The zip file to write.",
+)
+def privacy_export(phone: str, out: str) -> None:
+    """Write everything held about the person with PHONE to a zip (access request)."""
+    number = _person_number(phone)
+    # Written aside, then renamed: no half zip under the name, no file at all
+    # for an unknown number; readable by its owner only (mkstemp), as it holds
+    # personal data.
+    folder = os.path.dirname(os.path.abspath(out))
+    descriptor, partial = tempfile.mkstemp(dir=folder, prefix=".export-")
+    try:
+        with os.fdopen(descriptor, "wb") as target:
+            personal_data.write_export(number, target)
+        os.replace(partial, out)
+    except personal_data.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    click.echo(f"wrote {out}")
+
+
+@privacy.command("erase")
+@click.argument("phone")
+@click.option("--reason", required=True, help="Why: the request, the decision.")
+@click.option(
+    "--actor", default=None, help="Who decided (default: the system account)."
+)
+def privacy_erase(phone: str, reason: str, actor: str | None) -> None:
+    """Erase the person with PHONE; refused while a ticket of theirs is on hold."""
+    number = _person_number(phone)
+    if not reason.strip():
+        raise click.BadParameter(
+            "give the reason of the erasure", param_hint="--reason"
+        )
+    try:
+        erasure = personal_data.erase(number, reason.strip(), actor or _operator())
+    except personal_data.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    counts = erasure.counts or {}
+    click.echo(
+        f"erased as {erasure.subject}: {len(erasure.tickets or [])} ticket(s) kept"
+        f" anonymised, {counts.get('recordings', 0)} recording(s),"
+        f" {counts.get('messages', 0)} message(s)"
+    )
+    failed = counts.get("twilio_failed") or []
+    if failed:
+        # Recorded in the register all the same: the rest of the erasure stands.
+        click.echo(
+            f"{len(failed)} recording(s) could not be deleted at Twilio, delete them"
+            f" in its console: {', '.join(failed)}",
+            err=True,
+        )
+        sys.exit(1)
+    if counts.get("twilio_not_configured"):
+        click.echo("Twilio is not configured: no copy there was deleted", err=True)
+
+
+@privacy.command("register")
+def privacy_register() -> None:
+    """The erasure register: date, actor, subject, reason, tickets kept."""
+    for erasure in personal_data.register():
+        reason = " ".join(erasure.reason.split())
+        click.echo(
+            f"{erasure.at.isoformat(timespec='seconds')}  {erasure.actor}"
+            f"  {erasure.subject}  {reason}  {len(erasure.tickets or [])} ticket(s)"
+        )
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(privacy)
     app.cli.add_command(spool)
     app.cli.add_command(sms)
     app.cli.add_command(services)

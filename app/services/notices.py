@@ -44,7 +44,7 @@ def notify_staff(
     now = utcnow()
     queued = []
     for person in recipients:
-        fields = _fields(ticket, lang, name=person.name, **values)
+        fields = _fields(ticket, lang, **({"name": person.name} | values))
         if person.phone:
             body = " ".join(notice.sms.format(**fields).split())
             queued.append(

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Call, Caller, Service, Ticket, TicketStatus, User
+from app.models import Call, Caller, Role, Service, Ticket, TicketStatus, User
 from app.models.types import utcnow
 from app.references import new_reference
 from app.services import focal_points, followups, sla_clock
@@ -164,6 +164,7 @@ class TicketChange:
     priority: str | None = None
     note_public: bool = False  # an internal note (the default) never reaches the caller
     resolution: str | None = None  # the answer, in words the caller receives
+    hold: bool | None = None  # legal hold (CONTRACT §11): supervisors and admins
 
 
 def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> None:
@@ -178,6 +179,14 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
     points are sent their links, the old one's die.
     """
     who = actor if isinstance(actor, str) else actor.email
+    # Someone with no account (a focal point) never may.
+    staff_role = None if isinstance(actor, str) else actor.role
+    if change.hold is not None and staff_role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise TicketChangeError(
+            "forbidden",
+            "only a supervisor or an admin may put a ticket on legal hold or lift it",
+            status=403,
+        )
     if change.resolution is not None and change.status is None:
         change.status = TicketStatus.RESOLVED.value  # giving the answer resolves
     if change.status == TicketStatus.RESOLVED and change.status != ticket.status:
@@ -251,6 +260,9 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
         ticket.record("service", who, old=old, new=change.service.key)
         ticket.service = change.service
         focal_points.service_changed(ticket, who)
+    if change.hold is not None and change.hold != ticket.hold:
+        ticket.record("hold", who, hold=change.hold)
+        ticket.hold = change.hold
     if change.note:
         visibility = "public" if change.note_public else "internal"
         ticket.record("note", who, text=change.note, visibility=visibility)
