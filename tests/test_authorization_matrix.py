@@ -276,7 +276,11 @@ ENDPOINTS = [
     ),
     # The profile shows no rows; both agents see the caller (the intake's Ti).
     Endpoint(
-        "api caller", "/api/callers/{phone}", api_as, json_rows, api(*[set()] * 3)
+        "api caller",
+        "/api/callers/{phone}",
+        api_as,
+        json_rows,
+        api(set(), set(), set()),
     ),
     Endpoint("api tickets", "/api/tickets", api_as, json_rows, LISTED),
     Endpoint(

@@ -9,9 +9,11 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from app.events import KEEPALIVE, agent_channel
 from app.extensions import db
-from app.models import Call, Caller, Message, Role, Service, Ticket, User
+from app.models import Call, Caller, Message, Recording, Role, Service, Ticket, User
 from app.services.callers import history_for
+from app.services.presence import set_status
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_token, make_user, sid
 from tests.test_queries import counting
@@ -427,3 +429,46 @@ def test_an_agent_cannot_pull_in_a_number_of_someone_they_may_not_see(
     assert body["phones"] == [CALLER, SECOND, THIRD]
     # A supervisor may join anyone.
     assert patch(client, boss, {"phones": [CALLER, OTHER]}).status_code == 200
+
+
+# --- the screen-pop ----------------------------------------------------------------
+
+
+def test_the_screen_pop_of_one_number_shows_the_whole_person(
+    app, client, boss, twilio_post
+):
+    make_caller(CALLER)
+    second = make_caller(SECOND)
+    patch(
+        client,
+        boss,
+        {"name": "Awa", "matricule": "123456-B", "phones": [CALLER, SECOND]},
+    )
+    ticket = make_ticket(second, line=LINE)
+    recording = Recording(
+        recording_sid=sid("RE"),
+        call=Call(call_sid=sid("CA"), caller=second, line=LINE),
+        ticket_id=ticket.id,
+        status="completed",
+        media_status="stored",
+    )
+    db.session.add(recording)
+    chief = db.session.scalar(select(User).filter_by(email="chef@example.org"))
+    set_status(chief, "available")
+    db.session.commit()
+    stream = app.extensions["events"].subscribe(agent_channel(chief.id))
+    events = stream.messages(0.05)
+    assert next(events) is KEEPALIVE
+    form = {"CallSid": sid("CA"), "From": CALLER, "To": LINE}
+    twilio_post("/voice/incoming", **form, CallStatus="ringing")
+    twilio_post(
+        "/voice/menu?lang=fr&attempt=1", **form, CallStatus="in-progress", Digits="0"
+    )
+    event, data = next(events)
+    events.close()
+    assert event == "screenpop"
+    assert (data["caller"]["name"], data["caller"]["matricule"]) == ("Awa", "123456-B")
+    assert data["caller"]["phones"] == [CALLER, SECOND]
+    assert references(data) == {ticket.display_reference}
+    # The other SIM's recording is the same person's.
+    assert [r["recording_sid"] for r in data["recordings"]] == [recording.recording_sid]

@@ -147,19 +147,19 @@ def _refusal(error: ValidationError) -> ApiError:
     if unknown:
         return ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
     problem = problems[0]
-    name = str(problem["loc"][0])
+    name = str(problem["loc"][0]) if problem["loc"] else "body"
     if problem["type"].startswith("invalid_"):  # ours, with its own message
         return ApiError(400, problem["type"], problem["msg"])
     return ApiError(400, f"invalid_{name}", f"'{name}': {problem['msg']}")
 
 
-@bp.get("/callers/<path:phone>")
+@bp.get("/callers/<phone>")
 @api_login_required()
 def get_caller(phone: str) -> Response:
     return jsonify(person_json(_visible_person(_number(phone))))
 
 
-@bp.patch("/callers/<path:phone>")
+@bp.patch("/callers/<phone>")
 @api_login_required()
 def update_caller(phone: str) -> Response:
     number = _number(phone)

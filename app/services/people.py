@@ -103,7 +103,7 @@ class Person:
 
     caller: Caller
     root: Caller  # holds the profile
-    numbers: list[Caller]  # the root first, then the others in the order they came
+    numbers: list[Caller]  # the root first, then the others, oldest first
 
     @property
     def ids(self) -> list[int]:
