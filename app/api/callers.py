@@ -43,21 +43,21 @@ def _checked(clean: Any, code: str, name: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+Name = Annotated[str | None, _checked(people.clean_name, "invalid_name", "name")]
+Email = Annotated[str | None, _checked(people.clean_email, "invalid_email", "email")]
+Matricule = Annotated[
+    str | None, _checked(people.clean_matricule, "invalid_matricule", "matricule")
+]
+
+
 class CallerChange(BaseModel):
     """The body of PATCH /api/callers/<phone>: any of these; null clears a field."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str | None, _checked(people.clean_name, "invalid_name", "name")] = (
-        None
-    )
-    email: Annotated[
-        str | None, _checked(people.clean_email, "invalid_email", "email")
-    ] = None
-    matricule: Annotated[
-        str | None,
-        _checked(people.clean_matricule, "invalid_matricule", "matricule"),
-    ] = None
+    name: Name = None
+    email: Email = None
+    matricule: Matricule = None
     # Any form the app's phone parsing takes; E.164 once validated.
     phones: list[str] | None = Field(default=None, max_length=people.MAX_PHONES)
 
@@ -164,8 +164,7 @@ def get_caller(phone: str) -> Response:
 def update_caller(phone: str) -> Response:
     number = _number(phone)
     change = _body().as_change()
-    if change.phones is not None:
-        people.lock_people()  # before the person is read
+    people.lock_people()  # before the person is read
     person = _visible_person(number)
     try:
         person = people.change_profile(person, change, g.api_user)

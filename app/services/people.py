@@ -69,12 +69,15 @@ def caller_for(phone_e164: str | None) -> Caller | None:
 # --- who is one person -------------------------------------------------------------
 
 
+def _in_person(root_id: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """A filter on Caller: the person's numbers, from the root's id, read on the
+    callers' primary key and person_id index."""
+    return or_(Caller.id == root_id, Caller.person_id == root_id)
+
+
 def person_numbers(root_id: int | ColumnElement[int]) -> Select[tuple[int]]:
-    """The ids of a person's numbers, from the root's id, for `caller_id IN (...)`:
-    read on the callers' primary key and person_id index."""
-    return select(Caller.id).where(
-        or_(Caller.id == root_id, Caller.person_id == root_id)
-    )
+    """The ids of a person's numbers, from the root's id, for `caller_id IN (...)`."""
+    return select(Caller.id).where(_in_person(root_id))
 
 
 def _root_id(asked: ColumnElement[bool], number: type[Caller]) -> ColumnElement[int]:
@@ -122,11 +125,9 @@ class Person:
 @cache
 def person_statement() -> Select[tuple[Caller]]:
     """Every number of the person of the number bound as `phone`: one query."""
-    return (
-        select(Caller)
-        .where(Caller.id.in_(numbers_of_phone(bindparam("phone"))))
-        .order_by(Caller.id)
-    )
+    number = aliased(Caller)
+    root_id = _root_id(number.phone_e164 == bindparam("phone"), number)
+    return select(Caller).where(_in_person(root_id)).order_by(Caller.id)
 
 
 def person_from(numbers: list[Caller], phone_e164: str) -> Person | None:
@@ -237,17 +238,19 @@ class ProfileChange:
 
 
 def lock_people() -> None:
-    """Let one change of numbers run at a time (PostgreSQL; SQLite writes one
-    at a time anyway). Two staff joining numbers of the same people at once
-    could otherwise leave a number pointing at a number that moved meanwhile;
-    the lock is held until the commit, and such changes are rare."""
+    """Let one profile change run at a time (PostgreSQL; SQLite writes one at
+    a time anyway). Two staff joining numbers of the same people at once could
+    otherwise leave a number pointing at a number that moved meanwhile, or
+    write a name on a number that stopped holding the profile; the lock is
+    held until the commit, and staff edit profiles rarely."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(select(func.pg_advisory_xact_lock(PEOPLE_LOCK)))
 
 
 def change_profile(person: Person, change: ProfileChange, actor: User) -> Person:
-    """Apply a PATCH; call lock_people() before reading `person` when it sets
-    phones. Raises ProfileError on a change the rules refuse."""
+    """Apply a PATCH; call lock_people() before reading `person`, so that the
+    root it writes to is still the root. Raises ProfileError on a change the
+    rules refuse."""
     root = person.root
     if change.phones is not None:
         root = _set_phones(person, change.phones, actor)
@@ -291,7 +294,8 @@ def _set_phones(person: Person, phones: list[str], actor: User) -> Caller:
     root = person.root
     if root.phone_e164 not in phones:
         # The number holding the profile leaves: the profile stays with the
-        # person, on the number asked for.
+        # person, on the number asked for (a value that number kept from a
+        # profile of its own, before it joined, gives way to the person's).
         root = person.caller
         for name in PROFILE_FIELDS:
             setattr(root, name, getattr(person.root, name))
