@@ -259,6 +259,7 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
             # Whose number it is, from the caller's profile (CONTRACT §8.5).
             assert page.inner_text("#pop-name") == "Awa Houngbédji"
             assert page.inner_text("#pop-matricule-row") == "Matricule 123456-B"
+            page.screenshot(path=str(tmp_path / "screenpop-1280.png"), full_page=True)
             page.wait_for_function(
                 "document.querySelectorAll('#pop-tickets li').length > 0"
             )

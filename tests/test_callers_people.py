@@ -181,6 +181,7 @@ def test_an_accented_domain_is_an_email_address(client, boss):
         ({"name": "Awa", "nickname": "A"}, "unknown_field"),
         ({"person_id": 2}, "unknown_field"),
         ({}, "nothing_to_change"),
+        ({"name": "Awa\u0000"}, "invalid_json"),  # PostgreSQL refuses NUL in text
         ([CALLER], "invalid_json"),
         ("Awa", "invalid_json"),
     ],
