@@ -35,8 +35,8 @@ MAX_PHONES = 10
 MAX_NAME = 120  # callers.name
 MAX_EMAIL = 254  # callers.email, and RFC 5321's limit on a path
 MAX_MATRICULE = 32  # callers.matricule
-# The key of the PostgreSQL advisory lock that lets one change of numbers run
-# at a time (see lock_people); any constant will do.
+# The key of the PostgreSQL advisory lock that lets one profile change run at
+# a time (see lock_people); any constant will do.
 PEOPLE_LOCK = 0x65636F75
 
 
