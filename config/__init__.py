@@ -86,6 +86,17 @@ class BaseConfig:
     MENUS_DIR = _env("MENUS_DIR", str(ROOT / "config" / "menus"))
     SMS_FILE = _env("SMS_FILE", str(ROOT / "config" / "sms.yaml"))
     SLA_FILE = _env("SLA_FILE", str(ROOT / "config" / "sla.yaml"))
+    NOTICES_FILE = _env("NOTICES_FILE", str(ROOT / "config" / "notices.yaml"))
+    # The language of notices to staff (focal points, supervisors).
+    STAFF_LANGUAGE = _env("STAFF_LANGUAGE", "fr")
+    # The centre's days and clock, for staff pages, notices and statistics.
+    CENTRE_TIMEZONE = _env("CENTRE_TIMEZONE", "Africa/Porto-Novo")
+    # Outgoing e-mail (staff notices; citizens' e-mail with §9):
+    # smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465.
+    # Unset: e-mails are written to the log, as SMS are without Twilio.
+    MAIL_SMTP_URL = _env("MAIL_SMTP_URL")
+    MAIL_FROM = _env("MAIL_FROM", "ecoute@localhost")
+    MAIL_TIMEOUT_SECONDS = float(_env("MAIL_TIMEOUT_SECONDS", "10"))
     DEFAULT_REGION = _env("DEFAULT_REGION", "BJ")
     RECORDINGS_DIR = _env("RECORDINGS_DIR", str(INSTANCE / "recordings"))
     # How long recording media is kept (a line's retention_days wins); 0 = forever.
@@ -151,6 +162,8 @@ class TestingConfig(BaseConfig):
     MENUS_DIR = str(ROOT / "config" / "menus")
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
+    NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
+    MAIL_SMTP_URL = None
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of

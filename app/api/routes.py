@@ -15,10 +15,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
+from pydantic_core.core_schema import ErrorType
 
 from app.api.auth import api_login_required
 from app.api.errors import ApiError
@@ -176,7 +177,7 @@ def _api_error(model: type[BaseModel], error: ValidationError) -> ApiError:
     the model's own (a PydanticCustomError's type, such as nothing_to_change)."""
     problems = error.errors(include_url=False, include_input=False)
     unknown = [
-        str(p["loc"][0])
+        str(p["loc"][0])[:40]  # a key may be long: the message need not be
         for p in problems
         if p["type"] == "extra_forbidden" and len(p["loc"]) == 1
     ]
@@ -185,9 +186,10 @@ def _api_error(model: type[BaseModel], error: ValidationError) -> ApiError:
             400, "unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}"
         )
     first = problems[0]
+    if first["type"] not in BUILT_IN_ERRORS:  # a model's own: its type is the code
+        return ApiError(400, first["type"], first["msg"])
     if not first["loc"]:
-        code = first["type"] if first["type"] in CUSTOM_CODES else "invalid_json"
-        return ApiError(400, code, first["msg"])
+        return ApiError(400, "invalid_json", first["msg"])
     name = str(first["loc"][0])
     codes: dict[str, str] = getattr(model, "error_codes", {})
     return ApiError(
@@ -195,7 +197,6 @@ def _api_error(model: type[BaseModel], error: ValidationError) -> ApiError:
     )
 
 
-# The error types a model raises itself (PydanticCustomError), used as codes.
-CUSTOM_CODES = frozenset(
-    {"nothing_to_change", "resolution_required", "resolution_without_resolving"}
-)
+# Pydantic's own error types; any other was raised by a model (PydanticCustomError
+# such as nothing_to_change) and is the code the client gets.
+BUILT_IN_ERRORS = frozenset(get_args(ErrorType))

@@ -10,7 +10,11 @@ rules that need the database (a known category, an active assignee, a service,
 the status transitions) are the service layer's.
 """
 
+import sys
+import unicodedata
+from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -39,6 +43,44 @@ VISIBILITIES = ("internal", "public")
 
 Status = Literal[tuple(status.value for status in TicketStatus)]
 Priority = Literal[PRIORITIES]
+
+
+# Patterns in the document spell characters out: \s, \w and \S mean one thing
+# to Python, another to JSON Schema's regexes (ECMA-262) and to pydantic's
+# (Rust), so the rule itself stays in Python and the document lists the set.
+def _class(test: Callable[[str], bool]) -> str:
+    """The characters passing `test`, as the inside of a regex class: ranges,
+    \\uXXXX below U+10000 (read alike by Python and ECMA-262), astral ones as
+    themselves (their escapes differ); never a raw NUL in the document."""
+    points = [point for point in range(sys.maxunicode + 1) if test(chr(point))]
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and runs[-1][1] == point - 1:
+            runs[-1][1] = point
+        else:
+            runs.append([point, point])
+
+    def one(point: int) -> str:
+        return f"\\u{point:04x}" if point < 0x10000 else chr(point)
+
+    return "".join(
+        one(low) if low == high else f"{one(low)}-{one(high)}" for low, high in runs
+    )
+
+
+@cache
+def spaces() -> str:
+    """Every character str.strip() and str.split() take for whitespace."""
+    return _class(str.isspace)
+
+
+@cache
+def controls() -> str:
+    """Control and format characters that are not whitespace (a NUL, a
+    right-to-left override): what a one-line field refuses."""
+    return _class(
+        lambda char: unicodedata.category(char) in ("Cc", "Cf") and not char.isspace()
+    )
 
 
 def _e164(value: str, info: ValidationInfo) -> str:
@@ -75,7 +117,8 @@ Category = Annotated[
 ]
 Text = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_NOTE, pattern=r"\S"),
+    StringConstraints(min_length=1, max_length=MAX_NOTE),
+    Field(json_schema_extra=lambda schema: schema.update(pattern=f"[^{spaces()}]")),
     AfterValidator(_stripped),
 ]
 # Moments are sent as isoformat() ("+00:00"), as the serializers always did.
@@ -170,6 +213,7 @@ class TicketChange(Body):
 
     status: Status = absent()
     priority: Priority = absent()
+    hold: bool = absent(description="legal hold (no erasure): supervisors and admins")
     assignee: StaffEmail | None = Field(None, description="staff e-mail; null: nobody")
     category: Category = absent()
     service: ServiceKey | None = Field(None, description="service key; null: none")
@@ -185,8 +229,8 @@ class TicketChange(Body):
         if not self.model_fields_set:
             raise PydanticCustomError(
                 "nothing_to_change",
-                "send status, priority, assignee, category, service, resolution "
-                "or note",
+                "send status, priority, hold, assignee, category, service, "
+                "resolution or note",
             )
         if self.status == RESOLVED and "resolution" not in self.model_fields_set:
             raise PydanticCustomError(
@@ -262,6 +306,7 @@ class Ticket(Out):
     priority: Priority
     appeal: bool = Field(description="reopened on an objection")
     escalation_level: Literal[0, 1, 2]
+    hold: bool = Field(description="legal hold: no erasure")
     sla: Sla
 
 
@@ -317,8 +362,13 @@ class TicketList(Out):
 
 
 class Caller(Out):
-    phone: str
+    """A caller's profile (CONTRACT §8.5), in a history and at /api/callers/."""
+
+    phone: str = Field(description="the number asked for, E.164")
     name: str | None
+    email: str | None
+    matricule: str | None = Field(description="civil-service number")
+    phones: list[str] = Field(description="every number of the person, E.164")
     language: str | None
 
 

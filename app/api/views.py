@@ -70,6 +70,8 @@ def _category(value: str) -> str:
     return value
 
 
+# A caller's number in a path: any format, as schemas.Phone takes it.
+PHONE = {"schema": TypeAdapter(schemas.Phone).json_schema()}
 REFERENCE = {
     "description": "Eight digits with a Luhn check digit, with or without the dash",
     "schema": {
@@ -143,7 +145,10 @@ def _detail(ticket: Ticket) -> dict[str, Any]:
         .order_by(Recording.id)
     )
     messages = db.session.scalars(
-        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        # Staff notices carry focal points' links: not the citizen's messages.
+        select(Message)
+        .filter_by(ticket_id=ticket.id, audience="citizen")
+        .order_by(Message.id)
     )
     return ticket_detail_json(ticket, list(recordings), list(messages))
 
@@ -248,6 +253,8 @@ def update_ticket(reference: str, body: schemas.TicketChange) -> dict[str, Any]:
         change.note = body.note
     if "priority" in given:
         change.priority = body.priority
+    if "hold" in given:
+        change.hold = body.hold
     if "resolution" in given:
         change.resolution = body.resolution
     try:
@@ -264,7 +271,7 @@ def update_ticket(reference: str, body: schemas.TicketChange) -> dict[str, Any]:
     "/callers/<path:phone>/history",
     summary="The screen-pop: everything the centre knows about a caller",
     response=schemas.History,
-    parameters={"phone": {"schema": TypeAdapter(schemas.Phone).json_schema()}},
+    parameters={"phone": PHONE},
 )
 def caller_history(phone: str) -> dict[str, Any]:
     number = to_e164(phone, current_app.config["DEFAULT_REGION"])
