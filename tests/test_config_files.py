@@ -9,7 +9,7 @@ import pytest
 from app import create_app
 from app.lines import load_lines
 from app.menus import load_menu, load_menus
-from app.yamlfile import ConfigFileError
+from app.yamlmodel import ConfigFileError
 from config import ROOT, TestingConfig
 
 LINES = ROOT / "config" / "lines.yaml"

@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from app.sla import load_sla
-from app.yamlfile import ConfigFileError
+from app.yamlmodel import ConfigFileError
 from config import ROOT, TestingConfig
 
 SHIPPED = ROOT / "config" / "sla.yaml"
