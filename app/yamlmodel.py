@@ -67,9 +67,19 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList
     return sequence
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> object:
+    # 2026-13-01 looks like a date to YAML but is none: left as text, the model
+    # says which holiday is wrong and where, instead of PyYAML's bare ValueError.
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
 )
@@ -142,6 +152,10 @@ def _described(problem: ErrorDetails) -> tuple[tuple[int | str, ...], str]:
         return loc, "must not be empty"
     if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
         return loc, f"'{problem['input']}' is not a date (YYYY-MM-DD)"
+    if kind in ("enum", "literal_error"):
+        return loc, f"'{problem['input']}' is not {problem['ctx']['expected']}"
+    if kind == "greater_than_equal":
+        return loc, f"must be {problem['ctx']['ge']} or more"
     if kind in _MESSAGES:
         return loc, _MESSAGES[kind]
     return loc, problem["msg"].removeprefix("Value error, ")
