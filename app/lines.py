@@ -97,8 +97,9 @@ class Lines:
         return self.by_number.get((to or "").strip(), self.lines[0])
 
 
-# Hours written "08:00-17:30"; the quiet hours of texts may wrap past midnight.
+# Quiet hours "21:00-07:00": unlike opening hours, they may wrap past midnight.
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# What a line, a menu and a text may speak.
 LANGUAGES = ("fr", "en")
 
 
@@ -108,7 +109,7 @@ def _spans(value: object) -> tuple[tuple[time, time], ...]:
         spans = minute_spans(value)
     except ValueError as bad:
         raise ValueError(
-            f"'{value}' is not like 'mon-fri: \"08:00-17:30\"' ({bad})"
+            f"'{value}' is not like \"08:00-12:00, 14:00-17:30\" ({bad})"
         ) from None
     return tuple(
         (_clock(start), time.max if end == MINUTES_A_DAY else _clock(end))
@@ -125,7 +126,7 @@ def _day_keys(spec: str) -> str:
         day_keys(spec)
     except ValueError as bad:
         raise ValueError(
-            f"'{spec}' is not like 'mon-fri: \"08:00-17:30\"' ({bad})"
+            f"'{spec}' is not like mon-fri, sat or mon,wed ({bad})"
         ) from None
     return spec
 
@@ -161,6 +162,13 @@ def _messaging_service(sid: str) -> str:
     if not re.fullmatch(r"MG[0-9a-fA-F]{32}", sid):
         raise ValueError("a Messaging Service SID is MG + 32 hex")
     return sid
+
+
+def _menu_name(name: str) -> str:
+    # It names a file in MENUS_DIR: no path may sneak in.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"menu name '{name}' is not a file name")
+    return name
 
 
 def _language(value: str) -> str:
@@ -246,7 +254,7 @@ class LineSpec(BaseModel):
     number: Annotated[str, BeforeValidator(_phone_number)]
     name: str
     language: Language = "fr"
-    menu: str = "default"
+    menu: Annotated[str, AfterValidator(_menu_name)] = "default"
     record_calls: StrictBool = False
     hours: HoursSpec | None = None
     timezone: TimeZoneName | None = None

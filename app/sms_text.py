@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
+from app.lines import LANGUAGES
 from app.models.tickets import TicketStatus
 from app.phone import as_written
 from app.yamlmodel import load_model
@@ -31,7 +32,6 @@ TEMPLATES = (
 )
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 STATUSES = tuple(status.value for status in TicketStatus)
-LANGUAGES = ("fr", "en")
 
 # The GSM 03.38 alphabet: é, è, à, ù are in it; ê, ç, â, ô, î, û are not.
 GSM7_BASIC = set(

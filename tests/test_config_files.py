@@ -197,6 +197,7 @@ LINE = "lines:\n  - number: '+2290121300000'\n    name: A\n"
             6,
             "category 'delay' needs a label",
         ),
+        (LINE + "    menu: ../../etc/x\n", 4, "menu name '../../etc/x' is not a file"),
         (LINE + "    sms_quiet_hours: 21\n", 4, "is like '21:00-07:00'"),
         (LINE + "    messaging_service_sid: MG12\n", 4, "MG + 32 hex"),
         (
