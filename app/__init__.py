@@ -13,7 +13,8 @@ from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale
 from app.lines import load_lines
 from app.menus import load_menus
-from app.services import journey
+from app.notice_texts import load_notice_texts
+from app.services import journey, sla_alerts
 from app.sla import load_sla
 from app.sms_text import load_sms_texts
 from app.telephony import TwilioGateway
@@ -90,11 +91,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import bp as auth_bp
     from app.sms.views import bp as sms_bp
     from app.tickets.views import bp as tickets_bp
+    from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
 
-    for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp):
+    for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
@@ -107,7 +109,7 @@ def _configure_logging() -> None:
     # under gunicorn and `flask run`, which leave the root logger bare.
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for package in ("app", "ivr", "recordings", "softphone"):
+    for package in ("app", "focal", "ivr", "recordings", "softphone"):
         logging.getLogger(package).setLevel(logging.INFO)
 
 
@@ -129,6 +131,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.jinja_env.globals["get_locale"] = get_locale
     queue.init_app(app)
     journey.init_app(app)  # its periodic jobs: automatic closing
+    sla_alerts.init_app(app)  # reminders and escalations, `flask sla check`
     events.init_app(app)
     app.extensions["twilio"] = TwilioGateway.from_app(app)
     # Lines and menus are read once here: a malformed file stops start-up with
@@ -138,6 +141,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
     app.extensions["sms_texts"] = load_sms_texts(app.config["SMS_FILE"])
     app.extensions["sla"] = load_sla(app.config["SLA_FILE"])
+    app.extensions["notice_texts"] = load_notice_texts(app.config["NOTICES_FILE"])
 
     _register_blueprints(app)
     register_commands(app)

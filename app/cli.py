@@ -1,9 +1,12 @@
-"""Command line of CONTRACT §5: users, worker, simulate-call (and demo seeding)."""
+"""Command line of CONTRACT §5: users, services and their focal points, worker,
+simulate-call, privacy (and demo seeding)."""
 
+import getpass
 import os
 import re
 import secrets
 import sys
+import tempfile
 import time
 from datetime import timedelta
 
@@ -20,9 +23,12 @@ from sqlalchemy import delete, select
 from app.extensions import db
 from app.models import ApiToken, Role, Service, User
 from app.models.agents import agent_lines
+from app.models.journey import FocalPoint
 from app.models.users import hash_token
 from app.phone import to_e164
 from app.queue import AppWorker, ForkingWorker, _backing_off
+from app.services import focal_points
+from app.services import privacy as personal_data
 from app.services.followups import flush_outbox
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import failed_dir, replay
@@ -241,13 +247,86 @@ def create_service(key: str, name: str) -> None:
 def join_service(email: str, key: str) -> None:
     """Make a staff member part of a service: they see its tickets."""
     user = _user(email)
-    service = db.session.scalar(select(Service).filter_by(key=key))
-    if service is None:
-        raise click.ClickException(f"no service {key}")
+    service = _service(key)
     if service not in user.services:
         user.services.append(service)
     db.session.commit()
     click.echo(f"{user.email} is in {', '.join(s.key for s in user.services)}")
+
+
+def _service(key: str) -> Service:
+    service = db.session.scalar(select(Service).filter_by(key=key))
+    if service is None:
+        raise click.ClickException(f"no service {key}")
+    return service
+
+
+@services.command("focal-point")
+@click.argument("key")
+@click.option("--name", required=True, help="As the history will name them.")
+@click.option("--phone", default=None, help="Any format; stored as E.164.")
+@click.option("--email", default=None)
+@click.option(
+    "--head/--not-head",
+    default=None,
+    help="The service's head, told of escalations (an update keeps it if not given).",
+)
+@click.option("--remove", is_flag=True, help="Remove them and kill their links.")
+def focal_point(
+    key: str,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    head: bool | None,
+    remove: bool,
+) -> None:
+    """Add, update (same name) or remove a focal point of service KEY (§8.3)."""
+    service = _service(key)
+    name = " ".join(name.split())
+    if not name or len(name) > 120:
+        raise click.BadParameter("1 to 120 characters", param_hint="--name")
+    if remove:
+        found = focal_points.focal_point_named(service, name)
+        if found is None or found.removed_at is not None:
+            raise click.ClickException(f"no focal point {name} in {key}")
+        revoked = focal_points.remove_focal_point(found)
+        db.session.commit()
+        click.echo(f"removed {name} from {key} ({revoked} link(s) revoked)")
+        return
+    e164 = None
+    if phone is not None:
+        e164 = to_e164(phone, current_app.config["DEFAULT_REGION"])
+        if e164 is None:
+            raise click.BadParameter("not a phone number", param_hint="--phone")
+    if email is not None:
+        email = email.strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) or len(email) > 254:
+            raise click.BadParameter("not an e-mail address", param_hint="--email")
+    existing = focal_points.focal_point_named(service, name)
+    has_contact = existing is not None and (existing.phone_e164 or existing.email)
+    if e164 is None and email is None and not has_contact:
+        raise click.UsageError("give a --phone or an --email (or both)")
+    saved, created = focal_points.save_focal_point(service, name, e164, email, head)
+    db.session.commit()
+    click.echo(f"{'added' if created else 'updated'} {_describe(saved)} in {key}")
+
+
+def _describe(focal_point: FocalPoint) -> str:
+    contacts = ", ".join(c for c in (focal_point.phone_e164, focal_point.email) if c)
+    head = " [head]" if focal_point.head else ""
+    return f"{focal_point.name}{head} ({contacts})"
+
+
+@services.command("focal-points")
+@click.argument("key")
+def list_focal_points(key: str) -> None:
+    """List the focal points of service KEY (removed ones are left out)."""
+    service = _service(key)
+    found = focal_points.active_focal_points(service.id)
+    for one in found:
+        click.echo(_describe(one))
+    if not found:
+        click.echo(f"no focal point in {key}", err=True)
 
 
 @users.command("lines")
@@ -333,7 +412,102 @@ def replay_spool() -> None:
         sys.exit(1)
 
 
+privacy = AppGroup("privacy", help="Personal data: access, erasure (CONTRACT §11).")
+
+
+def _person_number(phone: str) -> str:
+    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
+    if number is None:
+        raise click.BadParameter("not a phone number", param_hint="PHONE")
+    return number
+
+
+def _operator() -> str:
+    """Who runs the command, for the register: the system account's name."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no such user in a container: still on record
+        return "cli"
+
+
+@privacy.command("export")
+@click.argument("phone")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="The zip file to write.",
+)
+def privacy_export(phone: str, out: str) -> None:
+    """Write everything held about the person with PHONE to a zip (access request)."""
+    number = _person_number(phone)
+    # Written aside, then renamed: no half zip under the name, no file at all
+    # for an unknown number; readable by its owner only (mkstemp), as it holds
+    # personal data.
+    folder = os.path.dirname(os.path.abspath(out))
+    descriptor, partial = tempfile.mkstemp(dir=folder, prefix=".export-")
+    try:
+        with os.fdopen(descriptor, "wb") as target:
+            personal_data.write_export(number, target)
+        os.replace(partial, out)
+    except personal_data.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    click.echo(f"wrote {out}")
+
+
+@privacy.command("erase")
+@click.argument("phone")
+@click.option("--reason", required=True, help="Why: the request, the decision.")
+@click.option(
+    "--actor", default=None, help="Who decided (default: the system account)."
+)
+def privacy_erase(phone: str, reason: str, actor: str | None) -> None:
+    """Erase the person with PHONE; refused while a ticket of theirs is on hold."""
+    number = _person_number(phone)
+    if not reason.strip():
+        raise click.BadParameter(
+            "give the reason of the erasure", param_hint="--reason"
+        )
+    try:
+        erasure = personal_data.erase(number, reason.strip(), actor or _operator())
+    except personal_data.PrivacyError as error:
+        raise click.ClickException(str(error)) from None
+    counts = erasure.counts or {}
+    click.echo(
+        f"erased as {erasure.subject}: {len(erasure.tickets or [])} ticket(s) kept"
+        f" anonymised, {counts.get('recordings', 0)} recording(s),"
+        f" {counts.get('messages', 0)} message(s)"
+    )
+    failed = counts.get("twilio_failed") or []
+    if failed:
+        # Recorded in the register all the same: the rest of the erasure stands.
+        click.echo(
+            f"{len(failed)} recording(s) could not be deleted at Twilio, delete them"
+            f" in its console: {', '.join(failed)}",
+            err=True,
+        )
+        sys.exit(1)
+    if counts.get("twilio_not_configured"):
+        click.echo("Twilio is not configured: no copy there was deleted", err=True)
+
+
+@privacy.command("register")
+def privacy_register() -> None:
+    """The erasure register: date, actor, subject, reason, tickets kept."""
+    for erasure in personal_data.register():
+        reason = " ".join(erasure.reason.split())
+        click.echo(
+            f"{erasure.at.isoformat(timespec='seconds')}  {erasure.actor}"
+            f"  {erasure.subject}  {reason}  {len(erasure.tickets or [])} ticket(s)"
+        )
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(privacy)
     app.cli.add_command(spool)
     app.cli.add_command(sms)
     app.cli.add_command(services)

@@ -8,6 +8,7 @@ only due rows, so neither it nor a duplicate job undoes the back-off.
 
 import logging
 import random
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from sqlalchemy import or_, select, update
 from twilio.base.exceptions import TwilioRestException
 
 from app.extensions import db
+from app.mailer import MailRefused, send_email
 from app.models import Caller, Message, Ticket
 from app.models.types import utcnow
 from app.queue import enqueue
@@ -161,7 +163,8 @@ def _record_sent(message: Message, sent: SentMessage, found: bool = False) -> No
     message.updated_at = utcnow()
     if not found:
         message.attempts = (message.attempts or 0) + 1
-    _note(message, "sms_sent", sid=sent.sid, **({"found": True} if found else {}))
+    action = "email_sent" if message.channel == "email" else "sms_sent"
+    _note(message, action, sid=sent.sid, **({"found": True} if found else {}))
     db.session.commit()
 
 
@@ -186,6 +189,9 @@ def send_message(message_id: int) -> None:
     if claim is None:
         return
     message = db.session.get(Message, message_id)
+    if message.channel == "email":
+        _send_email(message)
+        return
     caller = db.session.get(Caller, message.caller_id) if message.caller_id else None
     if caller is not None and caller.sms_opt_out:
         _fail(message, "opted_out")
@@ -237,6 +243,26 @@ def send_message(message_id: int) -> None:
         _try_later(message, f"network: {type(error).__name__}", may_have_left=True)
         return
     _record_sent(message, sent)
+
+
+def _send_email(message: Message) -> None:
+    """An e-mail from the outbox. A job that died while sending may have sent
+    it: SMTP cannot be asked, so it goes again (a duplicate e-mail, not a lost
+    one)."""
+    try:
+        sent = send_email(message.to_number, message.subject or "", message.body)
+    except MailRefused as refused:
+        message.attempts = (message.attempts or 0) + 1
+        message.last_error = str(refused)
+        _fail(message, "refused")
+        return
+    except (smtplib.SMTPException, OSError) as error:
+        _try_later(message, f"SMTP: {type(error).__name__}")
+        return
+    logged = sent == "logged"
+    _record_sent(
+        message, SentMessage(None if logged else sent, sent if logged else "sent")
+    )
 
 
 def schedule_send(message_id: int, at: datetime | None = None) -> bool:

@@ -36,6 +36,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "priority": ticket.priority or "normal",
         "appeal": bool(ticket.appeal),
         "escalation_level": ticket.escalation_level or 0,
+        "hold": bool(ticket.hold),
         "sla": {
             "plan": ticket.sla_plan,
             "take_charge_due": iso(ticket.take_charge_due),

@@ -211,8 +211,18 @@ class TwilioGateway:
             raise
         return CallParties(call._from or "", call.to or "")
 
-    def delete_recording(self, recording_sid: str) -> None:
-        """Delete Twilio's copy of a recording (ours is kept and verified first)."""
+    def delete_recording(self, recording_sid: str) -> bool:
+        """Delete Twilio's copy of a recording: True if Twilio deleted it, False
+        if it had none (a 404: deleted already, or never there).
+
+        Raises (TwilioRestException, a network error, with the gateway's
+        time-out) when Twilio may still hold it, so callers can say so.
+        """
         if not self.configured:
-            return
-        self.client.recordings(recording_sid).delete()
+            return False
+        try:
+            return self.client.recordings(recording_sid).delete()
+        except TwilioRestException as error:
+            if error.status == 404:
+                return False
+            raise

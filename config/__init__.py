@@ -79,6 +79,17 @@ class BaseConfig:
     MENUS_DIR = SETTINGS.MENUS_DIR
     SMS_FILE = SETTINGS.SMS_FILE
     SLA_FILE = SETTINGS.SLA_FILE
+    NOTICES_FILE = SETTINGS.NOTICES_FILE
+    # The language of notices to staff (focal points, supervisors).
+    STAFF_LANGUAGE = SETTINGS.STAFF_LANGUAGE
+    # The centre's days and clock, for staff pages, notices and statistics.
+    CENTRE_TIMEZONE = SETTINGS.CENTRE_TIMEZONE
+    # Outgoing e-mail (staff notices; citizens' e-mail with §9):
+    # smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465.
+    # Unset: e-mails are written to the log, as SMS are without Twilio.
+    MAIL_SMTP_URL = SETTINGS.MAIL_SMTP_URL
+    MAIL_FROM = SETTINGS.MAIL_FROM
+    MAIL_TIMEOUT_SECONDS = SETTINGS.MAIL_TIMEOUT_SECONDS
     DEFAULT_REGION = SETTINGS.DEFAULT_REGION
     RECORDINGS_DIR = SETTINGS.RECORDINGS_DIR
     # How long recording media is kept (a line's retention_days wins); 0 = forever.
@@ -142,6 +153,8 @@ class TestingConfig(BaseConfig):
     MENUS_DIR = str(ROOT / "config" / "menus")
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
+    NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
+    MAIL_SMTP_URL = None
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of

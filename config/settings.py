@@ -6,10 +6,12 @@ recording): here each is checked once, and the error names the variable. Values
 are never echoed back: URLs carry passwords.
 """
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import (
@@ -64,6 +66,20 @@ def _region(value: str) -> str:
     return region
 
 
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be a time zone such as Africa/Porto-Novo") from None
+    return value
+
+
+def _mail_address(value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+", value):
+        raise ValueError("must be an e-mail address such as ecoute@example.org")
+    return value
+
+
 def _switch(value: object) -> object:
     if isinstance(value, str) and value.lower() in TRUE_WORDS:
         return True
@@ -78,7 +94,10 @@ HttpUrl = Annotated[str, AfterValidator(_url_of("http", "https"))]
 RedisUrl = Annotated[
     str, AfterValidator(_url_of("redis", "rediss", "unix", host=False))
 ]
+SmtpUrl = Annotated[str, AfterValidator(_url_of("smtp", "smtps"))]
 Region = Annotated[str, AfterValidator(_region)]
+TimeZoneName = Annotated[str, AfterValidator(_zone_name)]
+MailAddress = Annotated[str, AfterValidator(_mail_address)]
 # Not pydantic's own bool: "t" or "y" would pass, and a typo must not.
 Switch = Annotated[StrictBool, BeforeValidator(_switch)]
 
@@ -91,6 +110,7 @@ def defaults(root: Path, instance: Path) -> dict[str, str]:
         "MENUS_DIR": str(root / "config" / "menus"),
         "SMS_FILE": str(root / "config" / "sms.yaml"),
         "SLA_FILE": str(root / "config" / "sla.yaml"),
+        "NOTICES_FILE": str(root / "config" / "notices.yaml"),
         "RECORDINGS_DIR": str(instance / "recordings"),
     }
 
@@ -125,6 +145,12 @@ class Settings(BaseModel):
     MENUS_DIR: str
     SMS_FILE: str
     SLA_FILE: str
+    NOTICES_FILE: str
+    STAFF_LANGUAGE: Literal["fr", "en"] = "fr"
+    CENTRE_TIMEZONE: TimeZoneName = "Africa/Porto-Novo"
+    MAIL_SMTP_URL: SmtpUrl | None = None
+    MAIL_FROM: MailAddress = "ecoute@localhost"
+    MAIL_TIMEOUT_SECONDS: PositiveFloat = 10.0
     DEFAULT_REGION: Region = "BJ"
     RECORDINGS_DIR: str
     RECORDINGS_RETENTION_DAYS: NonNegativeInt = 365  # 0: forever
@@ -169,9 +195,9 @@ def read_settings(environ: Mapping[str, str], root: Path, instance: Path) -> Set
 def _described(problem: dict) -> str:
     kind, ctx = problem["type"], problem.get("ctx", {})
     if kind == "greater_than":
-        return f"must be more than {ctx['gt']}"
+        return f"must be more than {ctx['gt']:g}"
     if kind == "greater_than_equal":
-        return f"must be {ctx['ge']} or more"
+        return f"must be {ctx['ge']:g} or more"
     if kind == "literal_error":
         return f"must be {ctx['expected']}"
     return _MESSAGES.get(kind) or problem["msg"].removeprefix("Value error, ")

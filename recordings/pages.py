@@ -32,6 +32,7 @@ MEDIA_STATUSES = {
     "fetching": _l("Being fetched"),
     "failed": _l("Could not be fetched"),
     "purged": _l("Deleted (retention)"),
+    "erased": _l("Deleted (personal data erased)"),
 }
 
 # What the player page says instead of a player.
@@ -40,6 +41,7 @@ NOT_STORED = {
     "fetching": _l("The audio has not been fetched from Twilio yet."),
     "failed": _l("The audio could not be fetched from Twilio."),
     "purged": _l("The audio was deleted at the end of its retention time."),
+    "erased": _l("The audio was deleted when the caller's personal data was erased."),
 }
 NOT_STORED_OTHERWISE = _l("The audio of this recording is not stored.")
 
@@ -65,6 +67,8 @@ ACTIONS = {
     "recording_deleted_at_twilio": _l("Twilio's copy deleted"),
     "recording_purged": _l("Recording deleted (retention)"),
     "listened": _l("Recording listened to"),
+    "hold": _l("Legal hold"),
+    "erased": _l("Personal data erased"),
     "no_message": _l("No message left"),
     "sms_queued": _l("SMS queued"),
     "sms_sent": _l("SMS sent"),

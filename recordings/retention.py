@@ -1,10 +1,23 @@
-"""Retention: recording media is deleted when its time is up; the metadata stays."""
+"""Retention: recording media is deleted when its time is up; the metadata stays.
+
+A ticket under legal hold keeps its recordings however old (CONTRACT §11)."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import ColumnElement, and_, literal, or_, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 
 from app.extensions import db
 from app.lines import current_lines
@@ -58,6 +71,30 @@ def past_retention(app: Flask, now: datetime) -> Retention | None:
     return Retention(or_(*arms), now - timedelta(days=min(kept)))
 
 
+def _past(query: Select, retention: Retention) -> Select:
+    """`query` over the stored recordings past their time, with their call and
+    their ticket (outer joins, each by key)."""
+    return (
+        query.outerjoin(Call, Recording.call_id == Call.id)
+        .outerjoin(Ticket, Recording.ticket_id == Ticket.id)
+        .where(
+            Recording.media_status == "stored",
+            # Implied by the condition, but only written out can the index use it.
+            Recording.created_at < retention.cutoff,
+            retention.condition,
+        )
+    )
+
+
+def kept_for_hold(app: Flask, now: datetime | None = None) -> int:
+    """How many recordings past their time are kept for a ticket on legal hold."""
+    retention = past_retention(app, now or utcnow())
+    if retention is None:
+        return 0
+    query = _past(select(func.count(Recording.id)), retention).where(Ticket.hold)
+    return db.session.scalar(query) or 0
+
+
 def expired(app: Flask, now: datetime | None = None) -> list[Expired]:
     """What the purge would delete, oldest first, chosen by the database.
 
@@ -71,14 +108,9 @@ def expired(app: Flask, now: datetime | None = None) -> list[Expired]:
     if retention is None:
         return []
     query = (
-        select(Recording, Call.line)
-        .outerjoin(Call, Recording.call_id == Call.id)
-        .where(
-            Recording.media_status == "stored",
-            # Implied by the condition, but only written out can the index use it.
-            Recording.created_at < retention.cutoff,
-            retention.condition,
-        )
+        _past(select(Recording, Call.line), retention)
+        # A ticket under legal hold keeps its recordings (CONTRACT §11).
+        .where(or_(Ticket.id.is_(None), not_(Ticket.hold)))
         .order_by(Recording.created_at, Recording.id)
         .limit(BATCH)
     )
@@ -111,12 +143,18 @@ def purge(app: Flask, items: list[Expired]) -> None:
     storage = storage_for(app)
     for item in items:
         recording = item.recording
+        ticket = (
+            db.session.get(Ticket, recording.ticket_id)
+            if recording.ticket_id is not None
+            else None
+        )
+        if ticket is not None and ticket.hold:
+            continue  # put on hold since `expired` chose it
         if recording.storage_key:
             storage.delete(recording.storage_key)
         recording.media_status = "purged"
         recording.purged_at = utcnow()
-        if recording.ticket_id is not None:
-            ticket = db.session.get(Ticket, recording.ticket_id)
+        if ticket is not None:
             ticket.record(
                 "recording_purged",
                 "system",

@@ -52,7 +52,7 @@ from recordings.jobs import (
     schedule_fetch,
     schedule_find_caller,
 )
-from recordings.retention import expired, purge
+from recordings.retention import expired, kept_for_hold, purge
 from recordings.storage import StorageError, storage_for
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,12 @@ bp.record_once(
     lambda state: state.app.extensions.setdefault("periodic_jobs", []).append(
         (requeue_stalled_fetches, "default")
     )
+)
+
+# The personal-data service (app.services.privacy) exports and erases audio
+# through the same storage, without the core importing this feature.
+bp.record_once(
+    lambda state: state.app.extensions.setdefault("recordings.storage_for", storage_for)
 )
 
 PURPOSES = ("complaint", "callback")
@@ -144,6 +150,9 @@ def purge_command(dry_run: bool) -> None:
     total = sum(item.size for item in items)
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {len(items)} recording(s), {total} bytes")
+    held = kept_for_hold(app)
+    if held:
+        click.echo(f"kept {held} recording(s) past their time: tickets on legal hold")
     if not dry_run:
         # Half-downloads of killed workers, well past any fetch still running.
         swept = storage_for(app).sweep_partials(older_than_seconds=24 * 3600)
@@ -198,6 +207,10 @@ def _check_playback(recording_id: int) -> grants.Grant:
     if recording.media_status == "purged":
         raise ApiError(
             410, "purged", "this recording was deleted after its retention time"
+        )
+    if recording.media_status == "erased":
+        raise ApiError(
+            410, "erased", "this recording was deleted with the caller's personal data"
         )
     if recording.media_status != "stored" or not recording.storage_key:
         raise ApiError(404, "not_stored", "the audio is not stored (yet)")

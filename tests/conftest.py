@@ -63,8 +63,9 @@ class FakeGateway:
             if (sent["to"], sent["body"]) == (to, body)
         ]
 
-    def delete_recording(self, recording_sid: str) -> None:
+    def delete_recording(self, recording_sid: str) -> bool:
         self.deleted_recordings.append(recording_sid)
+        return True
 
 
 def twilio_error(status: int, code: int) -> TwilioRestException:

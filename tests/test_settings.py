@@ -31,6 +31,10 @@ def test_defaults_are_the_contracts(tmp_path):
     assert settings.DATABASE_POOL_TIMEOUT == 2.0
     assert settings.DELETE_TWILIO_RECORDINGS is False
     assert settings.APP_ENV == "production"
+    assert settings.CENTRE_TIMEZONE == "Africa/Porto-Novo"
+    assert settings.STAFF_LANGUAGE == "fr"
+    assert settings.MAIL_SMTP_URL is None
+    assert settings.MAIL_FROM == "ecoute@localhost"
 
 
 def test_empty_means_unset_and_values_are_typed(tmp_path):
@@ -87,6 +91,11 @@ def test_empty_means_unset_and_values_are_typed(tmp_path):
         ),
         ("APP_ENV", "prod", "must be 'production', 'development' or 'testing'"),
         ("TRUSTED_PROXIES", "-1", "must be 0 or more"),
+        ("MAIL_TIMEOUT_SECONDS", "0", "must be more than 0"),
+        ("CENTRE_TIMEZONE", "Porto-Novo", "must be a time zone"),
+        ("STAFF_LANGUAGE", "de", "must be 'fr' or 'en'"),
+        ("MAIL_SMTP_URL", "mail.example.org:587", "must be a URL starting with smtp"),
+        ("MAIL_FROM", "ecoute", "must be an e-mail address"),
     ],
 )
 def test_a_bad_value_is_named(tmp_path, name, value, words):

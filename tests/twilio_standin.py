@@ -11,6 +11,8 @@ accepted POST's answer until `release()`: the message is in Twilio's hands,
 the sender has not heard so yet (kill it then).
 
 GET Calls/{CallSid}.json answers the calls a test declared with `add_call`.
+DELETE Recordings/{RecordingSid}.json deletes one declared with `add_recording`
+(204), answers 404 for any other, or an error queued by `fail_next_delete`.
 """
 
 import base64
@@ -37,6 +39,10 @@ AUTH_TOKEN = "standin-auth-token-" + "5" * 13
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Messages\.json$")
 CALL_PATH = re.compile(
     r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Calls/(CA[0-9a-fA-F]{32})\.json$"
+)
+
+RECORDING_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})/Recordings/(RE[0-9a-fA-F]{32})\.json$"
 )
 
 
@@ -67,6 +73,9 @@ class TwilioStandIn:
         self._retry_after: str | None = None
         self.calls: dict[str, dict[str, str]] = {}  # CallSid -> from, to
         self.call_lookups: list[str] = []  # CallSids asked for, in order
+        self.recordings: set[str] = set()  # RecordingSids Twilio still holds
+        self.deletions: list[str] = []  # RecordingSids of each DELETE, in order
+        self._delete_failures: deque[tuple[int, dict[str, Any]]] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # Handler threads are joined by server_close(): nothing outlives stop().
@@ -127,6 +136,17 @@ class TwilioStandIn:
         with self._lock:
             self.calls[call_sid] = {"from": from_, "to": to}
 
+    def add_recording(self, recording_sid: str) -> None:
+        """A recording Twilio holds: DELETE Recordings/{sid}.json removes it."""
+        with self._lock:
+            self.recordings.add(recording_sid)
+
+    def fail_next_delete(self, status: int, times: int = 1) -> None:
+        """Answer the next `times` recording deletions with `status`."""
+        body = _error(20500, "Internal Server Error", status)
+        with self._lock:
+            self._delete_failures.extend([(status, body)] * times)
+
     def start(self) -> "TwilioStandIn":
         self._thread.start()
         return self
@@ -160,6 +180,22 @@ class TwilioStandIn:
         if call is None:
             return 404, _error(20404, "The requested resource was not found", 404)
         return 200, _call_resource(account_sid, call_sid, call)
+
+    def _delete(self, path: str, auth: str | None) -> tuple[int, dict | None]:
+        match = RECORDING_PATH.match(path)
+        if match is None:
+            return 405, _error(20004, "Method not allowed", 405)
+        if self._authorised(path, auth) is None:
+            return 401, _error(20003, "Authenticate", 401)
+        recording_sid = match.group(2)
+        with self._lock:
+            self.deletions.append(recording_sid)
+            if self._delete_failures:
+                return self._delete_failures.popleft()
+            if recording_sid not in self.recordings:
+                return 404, _error(20404, "The requested resource was not found", 404)
+            self.recordings.discard(recording_sid)
+        return 204, None  # Twilio answers a deletion with no body
 
     def _answer(self, path: str, auth: str | None, body: bytes) -> tuple[int, dict]:
         match = MESSAGES_PATH.match(path)
@@ -318,8 +354,14 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                 )
             self._send(status, payload)
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
+        def do_DELETE(self) -> None:
+            status, payload = standin._delete(
+                urlsplit(self.path).path, self.headers.get("Authorization")
+            )
+            self._send(status, payload)
+
+        def _send(self, status: int, payload: dict[str, Any] | None) -> None:
+            data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

@@ -101,6 +101,7 @@ SCHEMAS: dict[str, Any] = {
             "priority": {"type": "string", "enum": list(PRIORITIES)},
             "appeal": {"type": "boolean", "description": "reopened on an objection"},
             "escalation_level": {"type": "integer", "enum": [0, 1, 2]},
+            "hold": {"type": "boolean", "description": "legal hold: no erasure"},
             "sla": {
                 "type": "object",
                 "required": [
@@ -237,6 +238,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "string", "enum": STATUSES},
             "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "hold": {"type": "boolean", "description": "supervisors and admins"},
             "assignee": {"type": ["string", "null"], "description": "staff e-mail"},
             "category": {"type": "string"},
             "service": {"type": ["string", "null"], "description": "service key"},

@@ -173,7 +173,10 @@ def _detail(ticket: Ticket) -> dict[str, Any]:
         .order_by(Recording.id)
     )
     messages = db.session.scalars(
-        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        # Staff notices carry focal points' links: not the citizen's messages.
+        select(Message)
+        .filter_by(ticket_id=ticket.id, audience="citizen")
+        .order_by(Message.id)
     )
     return ticket_detail_json(ticket, list(recordings), list(messages))
 
@@ -270,13 +273,23 @@ def _assignee(value: Any, actor: User) -> User | None:
 def update_ticket(reference: str) -> Response:
     ticket = _ticket_or_404(reference)
     body = _json_body(
-        {"status", "assignee", "category", "note", "service", "resolution", "priority"}
+        {
+            "status",
+            "assignee",
+            "category",
+            "note",
+            "service",
+            "resolution",
+            "priority",
+            "hold",
+        }
     )
     if not body:
         raise ApiError(
             400,
             "nothing_to_change",
-            "send status, priority, assignee, category, service, resolution or note",
+            "send status, priority, hold, assignee, category, service, resolution"
+            " or note",
         )
     change = TicketChange()
     if "status" in body:
@@ -299,6 +312,10 @@ def update_ticket(reference: str) -> Response:
                 400, "invalid_priority", f"priority is one of {', '.join(PRIORITIES)}"
             )
         change.priority = body["priority"]
+    if "hold" in body:
+        if not isinstance(body["hold"], bool):
+            raise ApiError(400, "invalid_hold", "'hold' must be true or false")
+        change.hold = body["hold"]
     if "resolution" in body:
         change.resolution = _text(
             body["resolution"], "resolution", "invalid_resolution"

@@ -60,6 +60,7 @@ def _addresses(line: Line, phone: str, whatsapp: bool) -> tuple[str, str, str]:
 def _unsent(ticket: Ticket, templates: Iterable[str] | None = None):
     query = select(Message).where(
         Message.ticket_id == ticket.id,
+        Message.audience == "citizen",
         Message.direction == "outbound",
         Message.status.in_(UNSENT),
         Message.message_sid.is_(None),

@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Call, Caller, Service, Ticket, TicketStatus, User
+from app.models import Call, Caller, Role, Service, Ticket, TicketStatus, User
 from app.models.types import utcnow
 from app.references import new_reference
-from app.services import followups, sla_clock
+from app.services import focal_points, followups, sla_clock
 
 # What a call's purpose becomes as a ticket.
 KIND_FOR_PURPOSE = {
@@ -164,15 +164,29 @@ class TicketChange:
     priority: str | None = None
     note_public: bool = False  # an internal note (the default) never reaches the caller
     resolution: str | None = None  # the answer, in words the caller receives
+    hold: bool | None = None  # legal hold (CONTRACT §11): supervisors and admins
 
 
-def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
+def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> None:
     """Apply a staff member's change; every field that moves becomes an event.
+
+    `actor` is the staff member, or the name the history gives someone with no
+    account (a focal point, `focal_points.actor_name`).
 
     CONTRACT §8.1: `resolved` needs a resolution, which is what the caller is
     sent; a closed ticket can only be reopened; only a public note or a
-    resolution is ever sent to the caller.
+    resolution is ever sent to the caller. CONTRACT §8.3: a new service's focal
+    points are sent their links, the old one's die.
     """
+    who = actor if isinstance(actor, str) else actor.email
+    # Someone with no account (a focal point) never may.
+    staff_role = None if isinstance(actor, str) else actor.role
+    if change.hold is not None and staff_role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise TicketChangeError(
+            "forbidden",
+            "only a supervisor or an admin may put a ticket on legal hold or lift it",
+            status=403,
+        )
     if change.resolution is not None and change.status is None:
         change.status = TicketStatus.RESOLVED.value  # giving the answer resolves
     if change.status == TicketStatus.RESOLVED and change.status != ticket.status:
@@ -200,12 +214,12 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
                 f"a ticket cannot go from '{ticket.status}' to '{change.status}'",
             )
         old = ticket.status
-        ticket.record("status", actor.email, old=old, new=change.status)
+        ticket.record("status", who, old=old, new=change.status)
         ticket.status = change.status
         sla_clock.status_changed(ticket, old, change.status, utcnow())
         if change.status == TicketStatus.RESOLVED:
             resolution = (change.resolution or "").strip()
-            ticket.record("resolution", actor.email, text=resolution)
+            ticket.record("resolution", who, text=resolution)
             followups.resolved(ticket, resolution)
         elif change.status == TicketStatus.ASSIGNED:
             followups.assigned(ticket)
@@ -214,39 +228,44 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User) -> None:
         else:
             followups.status_changed(ticket)
     if change.unassign and ticket.assignee_id is not None:
-        ticket.record("assigned", actor.email, old=ticket.assignee.email, new=None)
+        ticket.record("assigned", who, old=ticket.assignee.email, new=None)
         ticket.assignee = None
     elif change.assignee is not None and change.assignee.id != ticket.assignee_id:
         old = ticket.assignee.email if ticket.assignee else None
-        ticket.record("assigned", actor.email, old=old, new=change.assignee.email)
+        ticket.record("assigned", who, old=old, new=change.assignee.email)
         ticket.assignee = change.assignee
         if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
             old = ticket.status
-            ticket.record("status", actor.email, old=old, new="assigned")
+            ticket.record("status", who, old=old, new="assigned")
             ticket.status = TicketStatus.ASSIGNED.value
             sla_clock.status_changed(ticket, old, ticket.status, utcnow())
             followups.assigned(ticket)
     replan = False
     if change.category is not None and change.category != ticket.category:
-        ticket.record("category", actor.email, old=ticket.category, new=change.category)
+        ticket.record("category", who, old=ticket.category, new=change.category)
         ticket.category = change.category
         replan = True
     if change.priority is not None and change.priority != ticket.priority:
-        ticket.record("priority", actor.email, old=ticket.priority, new=change.priority)
+        ticket.record("priority", who, old=ticket.priority, new=change.priority)
         ticket.priority = change.priority
         replan = True
     if replan:
         sla_clock.replan(ticket)
     if change.unset_service and ticket.service_id is not None:
-        ticket.record("service", actor.email, old=ticket.service.key, new=None)
+        ticket.record("service", who, old=ticket.service.key, new=None)
         ticket.service = None
+        focal_points.service_changed(ticket, who)
     elif change.service is not None and change.service.id != ticket.service_id:
         old = ticket.service.key if ticket.service else None
-        ticket.record("service", actor.email, old=old, new=change.service.key)
+        ticket.record("service", who, old=old, new=change.service.key)
         ticket.service = change.service
+        focal_points.service_changed(ticket, who)
+    if change.hold is not None and change.hold != ticket.hold:
+        ticket.record("hold", who, hold=change.hold)
+        ticket.hold = change.hold
     if change.note:
         visibility = "public" if change.note_public else "internal"
-        ticket.record("note", actor.email, text=change.note, visibility=visibility)
+        ticket.record("note", who, text=change.note, visibility=visibility)
         if change.note_public:
             followups.notify(ticket, "public_note", note=change.note[:300])
     ticket.updated_at = utcnow()

@@ -1,0 +1,120 @@
+"""What the focal point's page shows of its ticket, computed away from the view:
+labels, the centre's time zone, the masked number, the history fit for them."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import current_app
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from app.menus import category_choices
+from app.models import Ticket, TicketEvent
+
+STATUSES = {
+    "new": _l("New"),
+    "assigned": _l("Assigned"),
+    "in_progress": _l("In progress"),
+    "waiting": _l("Waiting for the citizen"),
+    "resolved": _l("Resolved"),
+    "closed": _l("Closed"),
+    "reopened": _l("Reopened"),
+}
+
+# The history a focal point reads: what happened to the request, not the
+# centre's housekeeping (texts, calls, recordings, who listened, assignments to
+# staff, whose e-mails stay inside). Internal notes are shown: "internal" means
+# "not sent to the citizen", and the focal point is one of those handling it.
+ACTIONS = {
+    "created": _l("Request registered"),
+    "status": _l("Status changed"),
+    "service": _l("Department changed"),
+    "category": _l("Category changed"),
+    "note": _l("Note"),
+    "resolution": _l("Answer given"),
+    "focal_link": _l("Link sent"),
+    "rating": _l("Rating"),
+}
+# How many digits of the caller's number stay readable.
+VISIBLE_DIGITS = 2
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: str
+    who: str
+    what: str
+    text: str | None = None
+    internal: bool = False
+
+
+def locale() -> str:
+    return str(get_locale() or "fr")[:2]
+
+
+def centre_zone() -> ZoneInfo:
+    """The zone the centre's staff read times in (CENTRE_TIMEZONE)."""
+    return ZoneInfo(current_app.config["CENTRE_TIMEZONE"])
+
+
+def when(at: datetime | None, zone: ZoneInfo) -> str | None:
+    if at is None:
+        return None
+    return format_datetime(at, "medium", tzinfo=zone, locale=locale())
+
+
+def category_label(key: str | None) -> str | None:
+    if key is None:
+        return None
+    return dict(category_choices(locale())).get(key, key)
+
+
+def masked(phone: str | None) -> str | None:
+    """ "+229 ••••••••00": enough to tell two callers apart, not to call them."""
+    if not phone:
+        return None
+    digits = phone.lstrip("+")
+    return "•" * (len(digits) - VISIBLE_DIGITS) + digits[-VISIBLE_DIGITS:]
+
+
+def who(actor: str) -> str:
+    """The author as the focal point may read it: no staff e-mail."""
+    if actor.startswith("focal point: "):
+        return actor.removeprefix("focal point: ")
+    if actor == "caller":
+        return str(_l("The citizen"))
+    return str(_l("The centre"))
+
+
+def _what(event: TicketEvent) -> str:
+    detail = event.detail or {}
+    label = str(ACTIONS[event.action])
+    if event.action == "status":
+        old = STATUSES.get(detail.get("old"), detail.get("old"))
+        new = STATUSES.get(detail.get("new"), detail.get("new"))
+        return f"{label}: {old} → {new}"
+    if event.action == "focal_link":
+        return f"{label}: {detail.get('focal_point', '')}"
+    return label
+
+
+def history(ticket: Ticket, zone: ZoneInfo) -> list[Entry]:
+    entries = []
+    for event in ticket.events:
+        if event.action not in ACTIONS:
+            continue
+        detail = event.detail or {}
+        text = detail.get("text") if event.action in ("note", "resolution") else None
+        entries.append(
+            Entry(
+                at=when(event.at, zone) or "",
+                who=who(event.actor),
+                what=_what(event),
+                text=text,
+                internal=event.action == "note"
+                and detail.get("visibility") != "public",
+            )
+        )
+    return entries
