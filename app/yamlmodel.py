@@ -117,12 +117,12 @@ def load_model(
         result = model.model_validate(document, context=context)
     except ValidationError as error:
         problem = error.errors(include_url=False)[0]
-        loc, message = _described(problem)
-        raise ConfigFileError(
-            path, _line_of(document, problem["loc"]), _located(loc, message)
-        ) from None
+        loc = tuple(part for part in problem["loc"] if part != "[key]")
+        line, depth = _walk(document, loc)
+        where, message = _described(problem, loc, depth)
+        raise ConfigFileError(path, line, _located(where, message)) from None
     for problem in getattr(result, "problems", list)():
-        line = _line_of(document, problem.loc)
+        line, _ = _walk(document, problem.loc)
         raise ConfigFileError(path, line, _located(problem.loc, str(problem)))
     return result
 
@@ -140,25 +140,31 @@ _MESSAGES = {
 }
 
 
-def _described(problem: ErrorDetails) -> tuple[tuple[int | str, ...], str]:
-    """Where the problem is, and what it is, in the file's own terms."""
-    loc = tuple(part for part in problem["loc"] if part != "[key]")
+def _described(
+    problem: ErrorDetails, loc: tuple[int | str, ...], depth: int
+) -> tuple[tuple[int | str, ...], str]:
+    """Where the problem is, and what it is, in the file's own terms.
+
+    `depth` is how much of `loc` the document has: what follows are pydantic's
+    own steps (the member of a union tried, "str" or "list[str]"), not the file's.
+    """
     kind = problem["type"]
     if kind == "missing" and loc:
         return loc[:-1], f"missing '{loc[-1]}'"
     if kind == "extra_forbidden" and loc:
         return loc[:-1], f"unknown key '{loc[-1]}'"
+    where = loc[:depth]
     if kind == "too_short" and problem.get("ctx", {}).get("min_length") == 1:
-        return loc, "must not be empty"
+        return where, "must not be empty"
     if kind in ("date_parsing", "date_from_datetime_parsing", "date_type"):
-        return loc, f"'{problem['input']}' is not a date (YYYY-MM-DD)"
+        return where, f"'{problem['input']}' is not a date (YYYY-MM-DD)"
     if kind in ("enum", "literal_error"):
-        return loc, f"'{problem['input']}' is not {problem['ctx']['expected']}"
+        return where, f"'{problem['input']}' is not {problem['ctx']['expected']}"
     if kind == "greater_than_equal":
-        return loc, f"must be {problem['ctx']['ge']} or more"
+        return where, f"must be {problem['ctx']['ge']} or more"
     if kind in _MESSAGES:
-        return loc, _MESSAGES[kind]
-    return loc, problem["msg"].removeprefix("Value error, ")
+        return where, _MESSAGES[kind]
+    return where, problem["msg"].removeprefix("Value error, ")
 
 
 def _located(loc: tuple[int | str, ...], message: str) -> str:
@@ -170,11 +176,11 @@ def _located(loc: tuple[int | str, ...], message: str) -> str:
     return f"{where}: {message}" if where else message
 
 
-def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest key or list item on the error's path."""
+def _walk(document: Any, loc: tuple[int | str, ...]) -> tuple[int | None, int]:
+    """The line of the deepest key or list item on the path, and how deep it is."""
     line = getattr(document, "line", None)
     node = document
-    for part in loc:
+    for depth, part in enumerate(loc):
         if isinstance(node, LocatedDict) and part in node:
             line = node.line_of(str(part))
             node = node[part]
@@ -183,5 +189,5 @@ def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
                 line = node.item_lines[part]
             node = node[part]
         else:
-            break
-    return line
+            return line, depth
+    return line, len(loc)
