@@ -87,6 +87,7 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.api import callers  # noqa: F401  (its routes join the API blueprint)
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.sms.views import bp as sms_bp

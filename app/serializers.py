@@ -3,18 +3,24 @@
 from datetime import datetime
 from typing import Any
 
-from app.models import Call, Caller, Message, Recording, Ticket, TicketEvent
+from app.models import Call, Message, Recording, Ticket, TicketEvent
+from app.services.people import Person
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def caller_json(caller: Caller) -> dict[str, Any]:
+def person_json(person: Person) -> dict[str, Any]:
+    """A caller's profile (CONTRACT §8.5): the number asked for, the person's
+    name, e-mail, matricule and every number, the profile's first."""
     return {
-        "phone": caller.phone_e164,
-        "name": caller.name,
-        "language": caller.language,
+        "phone": person.caller.phone_e164,
+        "name": person.root.name,
+        "email": person.root.email,
+        "matricule": person.root.matricule,
+        "phones": person.phones,
+        "language": person.language,
     }
 
 
@@ -110,7 +116,15 @@ def ticket_detail_json(
 def empty_history(phone: str) -> dict[str, Any]:
     """The screen-pop of someone the centre has never heard from."""
     return {
-        "caller": {"phone": phone, "name": None, "language": None},
+        "caller": {
+            "phone": phone,
+            "name": None,
+            "email": None,
+            "matricule": None,
+            # A withheld caller's screen-pop carries what Twilio sent instead.
+            "phones": [phone] if phone.startswith("+") else [],
+            "language": None,
+        },
         "tickets": [],
         "calls": [],
         "messages": [],

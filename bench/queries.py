@@ -9,9 +9,10 @@ migrations (`flask --app wsgi db upgrade`, as tests/test_migrations.py does), so
 what is measured is the indexes production gets; --revision stops the upgrade
 earlier (e.g. 6ef9f6df65d2, before the query indexes) for a "before" figure.
 It is filled in SQL with generate_series: N tickets over three years, N/5
-callers, 2N calls, 1.5N messages, N/3 recordings (older than a year already
-purged, as the daily purge leaves them), 50 agents in 10 services, a few callers
-waiting for an agent and a few texts held for quiet hours; then VACUUM ANALYZE.
+callers (one in ten the second number of the one before, CONTRACT §8.5), 2N
+calls, 1.5N messages, N/3 recordings (older than a year already purged, as the
+daily purge leaves them), 50 agents in 10 services, a few callers waiting for an
+agent and a few texts held for quiet hours; then VACUUM ANALYZE.
 
 Each query runs through the app's own code (the page's query and the rows it
 serialises), on a new session each run, with inputs drawn at random (callers,
@@ -111,6 +112,8 @@ FILL = [
           SELECT '+22901' || lpad(c::text, 8, '0'), 'fr', false, false,
                  now() - interval '3 years'
           FROM generate_series(1, :callers) c;
+        -- One caller in ten is the second SIM of the caller before (CONTRACT §8.5).
+        UPDATE callers SET person_id = id - 1 WHERE id % 10 = 0;
         """,
     ),
     (

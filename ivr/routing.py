@@ -14,6 +14,7 @@ from app.models import Call, Recording, Ticket, User
 from app.models.types import utcnow
 from app.serializers import empty_history, recording_json, ticket_json
 from app.services.callers import history_for
+from app.services.people import numbers_of_caller
 from app.services.presence import (
     agents_online,
     callers_ahead,
@@ -62,13 +63,17 @@ def screen_pop(agent: User, call: Call, line: Line) -> None:
 
 
 def hearable_recordings(agent: User, caller_id: int | None) -> list[dict]:
-    """The caller's stored recordings this agent may hear, newest first."""
+    """The stored recordings of the caller, all their numbers, that this agent
+    may hear, newest first."""
     if caller_id is None:
         return []
     recordings = db.session.scalars(
         select(Recording)
         .join(Call, Recording.call_id == Call.id)
-        .where(Call.caller_id == caller_id, Recording.media_status == "stored")
+        .where(
+            Call.caller_id.in_(numbers_of_caller(caller_id)),
+            Recording.media_status == "stored",
+        )
         .order_by(Recording.created_at.desc())
         .limit(20)
     )

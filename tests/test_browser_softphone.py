@@ -110,7 +110,9 @@ def served(tmp_path) -> Iterator[Served]:
     with app.app_context():
         db.create_all()
         agent = make_user("agent@example.org", Role.AGENT)
-        earlier = make_ticket(make_caller(CALLER), line=LINE, category="service")
+        caller = make_caller(CALLER)
+        caller.name, caller.matricule = "Awa Houngbédji", "123456-B"
+        earlier = make_ticket(caller, line=LINE, category="service")
         seeded = (agent.email, agent.id, earlier.display_reference)
         db.session.remove()
 
@@ -254,6 +256,10 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
                 "document.getElementById('pop-phone').textContent.trim() !== ''"
             )
             assert page.inner_text("#pop-phone").strip() == CALLER
+            # Whose number it is, from the caller's profile (CONTRACT §8.5).
+            assert page.inner_text("#pop-name") == "Awa Houngbédji"
+            assert page.inner_text("#pop-matricule-row") == "Matricule 123456-B"
+            page.screenshot(path=str(tmp_path / "screenpop-1280.png"), full_page=True)
             page.wait_for_function(
                 "document.querySelectorAll('#pop-tickets li').length > 0"
             )
@@ -270,6 +276,9 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
             push_screen_pop(served, rung_call_sid(served), CALLER)
             page.wait_for_timeout(500)
             assert page.inner_text("#pop-phone").strip() == CALLER
+            # A push with no profile leaves no stale name behind.
+            assert not page.is_visible("#pop-name")
+            assert not page.is_visible("#pop-person")
             page.screenshot(path=str(tmp_path / "softphone-1280.png"), full_page=True)
 
             # The device drops: the agent is taken out of routing and told why.

@@ -19,6 +19,7 @@ from twilio.base.exceptions import TwilioException
 from app.extensions import db
 from app.models import Call, Caller, Erasure, Message, Recording, Ticket
 from app.serializers import call_json, event_json, iso, message_json, ticket_json
+from app.services.people import person_of
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +66,11 @@ def _audio_store() -> AudioStore:
 
 
 def _person(phone_e164: str) -> list[Caller]:
-    """Every caller of the person with this number, the profile holder first.
-
-    The other numbers of a person point at the caller holding the profile
-    (Caller.person_id), so the person is that root and whoever points at it.
-    """
-    caller = db.session.scalar(select(Caller).filter_by(phone_e164=phone_e164))
-    if caller is None:
+    """Every caller of the person with this number, the profile holder first."""
+    person = person_of(phone_e164)
+    if person is None:
         raise UnknownPerson(f"nobody is known by the number {phone_e164}")
-    root = caller.person_id or caller.id
-    callers = db.session.scalars(
-        select(Caller)
-        .where(or_(Caller.id == root, Caller.person_id == root))
-        .order_by(Caller.id)
-    ).all()
-    return sorted(callers, key=lambda c: c.id != root)
+    return person.numbers
 
 
 @dataclass

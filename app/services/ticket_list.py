@@ -11,12 +11,13 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, literal, tuple_
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Caller, Ticket
+from app.models import Ticket
 from app.models.types import UTCDateTime
+from app.services.people import numbers_of_phone
 
 # What ticket_json and the desk read of each row: one query with joins, never one
 # query per row (many-to-one links, so the joins do not multiply the rows).
@@ -55,10 +56,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return at, number
 
 
-def by_phone(phone_e164: str):
-    """A filter on the caller's number that reads the caller's tickets index."""
-    caller_id = select(Caller.id).where(Caller.phone_e164 == phone_e164)
-    return Ticket.caller_id == caller_id.scalar_subquery()
+def by_phone(phone_e164: str) -> ColumnElement[bool]:
+    """A filter on the caller's number, taking in every number of that person
+    (CONTRACT §8.5), that reads the caller index of tickets."""
+    return Ticket.caller_id.in_(numbers_of_phone(phone_e164))
 
 
 def newest_first(

@@ -12,16 +12,17 @@ The rule, in one place:
   the centre's intake: whoever answers needs the caller's recent calls.
 - A message: an agent sees it when they see its ticket; a message of no ticket
   (a STOP, a question that named no reference) when they took a call of the
-  person who sent or received it.
+  person who sent or received it (from any of their numbers, CONTRACT §8.5).
 
 So whoever sees a ticket sees all its calls and messages: its detail needs no
 filter beyond the ticket's own (visible_tickets).
 
-The filters are SQL, for `where()`; `viewer_id` and `caller_id` may be values or
-bind parameters, so a statement built once serves every agent and caller.
+The filters are SQL, for `where()`; `viewer_id` may be a value or a bind
+parameter, and a person's numbers a subquery on one, so a statement built once
+serves every agent and caller.
 """
 
-from sqlalchemy import BindParameter, ColumnElement, and_, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, or_, select, true
 
 from app.extensions import db
 from app.models import Call, Message, Recording, Ticket, User
@@ -51,14 +52,14 @@ def visible_tickets(user: User) -> ColumnElement[bool]:
     return ticket_visible_to(user.id)
 
 
-def caller_calls_visible_to(viewer_id: Id, caller_id: Id) -> ColumnElement[bool]:
-    """A filter on the calls of one caller (Call.caller_id == caller_id), for one
-    agent.
+def caller_calls_visible_to(viewer_id: Id, numbers: Select) -> ColumnElement[bool]:
+    """A filter on the calls of one person (Call.caller_id IN numbers, the ids of
+    their phone numbers), for one agent.
 
     A call is linked to a ticket through ticket_calls only by ticket_for_call
     and link_call, both with a ticket of the call's own caller (the follow-up
     menu refuses another phone's reference). So its links are looked for among
-    that caller's tickets, through their caller index and ticket_calls' primary
+    that person's tickets, through their caller index and ticket_calls' primary
     key (ticket_id, call_id): ticket_calls has no index by call, and a lookup by
     call would read the whole table. Computed once per statement (a hashed
     subplan on PostgreSQL), not once per call. The ticket a call opened is found
@@ -67,7 +68,7 @@ def caller_calls_visible_to(viewer_id: Id, caller_id: Id) -> ColumnElement[bool]
     linked = (
         select(ticket_calls.c.call_id)
         .join(Ticket, Ticket.id == ticket_calls.c.ticket_id)
-        .where(Ticket.caller_id == caller_id)
+        .where(Ticket.caller_id.in_(numbers))
     )
     opened = select(Ticket.id).where(Ticket.origin_call_id == Call.id)
     return or_(
@@ -78,15 +79,15 @@ def caller_calls_visible_to(viewer_id: Id, caller_id: Id) -> ColumnElement[bool]
     )
 
 
-def caller_messages_visible_to(viewer_id: Id, caller_id: Id) -> ColumnElement[bool]:
-    """A filter on the messages of one caller (Message.caller_id == caller_id),
-    for one agent: each ticket by its primary key, the calls taken once."""
+def caller_messages_visible_to(viewer_id: Id, numbers: Select) -> ColumnElement[bool]:
+    """A filter on the messages of one person (Message.caller_id IN numbers), for
+    one agent: each ticket by its primary key, the calls taken once."""
     its_ticket = select(Ticket.id).where(
         Ticket.id == Message.ticket_id, ticket_visible_to(viewer_id)
     )
     took_a_call = (
         select(Call.id)
-        .where(Call.caller_id == caller_id, Call.agent_id == viewer_id)
+        .where(Call.caller_id.in_(numbers), Call.agent_id == viewer_id)
         .exists()
     )
     return or_(

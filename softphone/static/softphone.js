@@ -36,7 +36,14 @@
   // --- screen-pop: the caller's history, pushed before the agent answers ---
   function showScreenPop(data) {
     $("screenpop").hidden = false;
-    $("pop-phone").textContent = (data.caller && data.caller.phone) || "?";
+    const caller = data.caller || {};
+    $("pop-phone").textContent = caller.phone || "?";
+    // Who the number belongs to, when staff filled in the profile (CONTRACT §8.5).
+    $("pop-name").textContent = caller.name || "";
+    $("pop-matricule").textContent = caller.matricule || "";
+    $("pop-name").hidden = !caller.name;
+    $("pop-matricule-row").hidden = !caller.matricule;
+    $("pop-person").hidden = !caller.name && !caller.matricule;
     $("pop-line").textContent = data.line ? "→ " + data.line : "";
     for (const id of ["pop-tickets", "pop-calls", "pop-messages", "pop-recordings"]) $(id).replaceChildren();
     for (const t of data.tickets || []) {
