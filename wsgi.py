@@ -1,14 +1,13 @@
 """The WSGI entry point: `gunicorn wsgi:app`, `flask --app wsgi ...`."""
 
-import os
-
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import create_app
+from config import SETTINGS
 
-app = create_app(os.environ.get("APP_ENV", "production"))
+app = create_app(SETTINGS.APP_ENV)
 
-if os.environ.get("TRUSTED_PROXIES"):
+if SETTINGS.TRUSTED_PROXIES:
     # Only behind a proxy we run ourselves: X-Forwarded-* is otherwise forgeable.
-    hops = int(os.environ["TRUSTED_PROXIES"])
+    hops = SETTINGS.TRUSTED_PROXIES
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

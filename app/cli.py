@@ -156,22 +156,26 @@ def _work_through_outages(make_worker, burst: bool) -> None:
     mode, done. RQ's worker survives an outage only while it waits for a job:
     one met mid-job, mid-heartbeat or mid-maintenance ends work()."""
     failures = 0
+    worker = None
     while True:
-        worker = make_worker()
         try:
+            # Making one may ask Redis too (still down after the back-off).
+            worker = make_worker()
             worker.work(burst=burst, with_scheduler=True)
         except StopRequested:
             return
         except RedisError:
             pass  # its teardown met the outage too
-        if burst or worker._shutdown_requested_date is not None:
+        if worker is not None and (
+            burst or worker._shutdown_requested_date is not None
+        ):
             return
         failures += 1
         try:
             time.sleep(_backing_off("worker", failures))
         except StopRequested:
             return
-        if _redis_up(worker.connection):
+        if worker is not None and _redis_up(worker.connection):
             failures = 0
 
 

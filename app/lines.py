@@ -1,19 +1,32 @@
 """The lines a centre answers (LINES_FILE), with their opening hours."""
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from app.business_time import MINUTES_A_DAY, day_keys, minute_spans
 from app.phone import to_e164
-from app.yamlfile import ConfigFileError, Fields, load_yaml
+from app.yamlmodel import Problem, load_model
 
 UTC_ZONE = ZoneInfo("UTC")
-_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,23 @@ class Lines:
         return self.by_number.get((to or "").strip(), self.lines[0])
 
 
+# Quiet hours "21:00-07:00": unlike opening hours, they may wrap past midnight.
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+# What a line, a menu and a text may speak.
+LANGUAGES = ("fr", "en")
+
+
 def _spans(value: object) -> tuple[tuple[time, time], ...]:
     """Opening spans as local times; 24:00 is the last instant of the day."""
+    try:
+        spans = minute_spans(value)
+    except ValueError as bad:
+        raise ValueError(
+            f"'{value}' is not like \"08:00-12:00, 14:00-17:30\" ({bad})"
+        ) from None
     return tuple(
         (_clock(start), time.max if end == MINUTES_A_DAY else _clock(end))
-        for start, end in minute_spans(value)
+        for start, end in spans
     )
 
 
@@ -96,134 +121,196 @@ def _clock(minute: int) -> time:
     return time(minute // 60, minute % 60)
 
 
-def parse_hours(fields: Fields) -> Hours:
-    zone_name = fields.get("timezone", str)
+def _day_keys(spec: str) -> str:
     try:
-        zone = ZoneInfo(zone_name)
+        day_keys(spec)
+    except ValueError as bad:
+        raise ValueError(
+            f"'{spec}' is not like mon-fri, sat or mon,wed ({bad})"
+        ) from None
+    return spec
+
+
+def _zone_name(name: str) -> str:
+    try:
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise fields.error("timezone", f"unknown time zone '{zone_name}'") from None
-    opening = fields.sub("open", "hours.open")
-    weekly: dict[int, tuple[tuple[time, time], ...]] = {}
-    for spec, value in opening.mapping.items():
-        try:
-            days, spans = day_keys(str(spec)), _spans(value)
-        except ValueError as bad:
-            raise opening.error(
-                str(spec),
-                f"'{spec}: {value}' is not like 'mon-fri: \"08:00-17:30\"' ({bad})",
-            ) from None
-        for day in days:
-            weekly[day] = weekly.get(day, ()) + spans
-    holidays = set()
-    for item in fields.get("holidays", list, []):
-        try:
-            holidays.add(
-                item if isinstance(item, date) else date.fromisoformat(str(item))
-            )
-        except ValueError:
-            raise fields.error(
-                "holidays", f"holiday '{item}' is not a date (YYYY-MM-DD)"
-            ) from None
-    return Hours(zone, weekly, frozenset(holidays))
+        raise ValueError(f"unknown time zone '{name}'") from None
+    return name
 
 
-def parse_categories(
-    fields: Fields, key: str
+def _phone_number(value: object, info: ValidationInfo) -> str:
+    raw = str(value)
+    number = to_e164(raw, (info.context or {}).get("region", "BJ"))
+    if number is None:
+        raise ValueError(f"'{raw}' is not a valid phone number")
+    return number
+
+
+def _quiet_hours(value: object) -> tuple[time, time]:
+    match = _SPAN.match(str(value).replace(" ", ""))
+    if not match:
+        raise ValueError("sms_quiet_hours is like '21:00-07:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    try:
+        return time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ValueError("not a time of day") from None
+
+
+def _messaging_service(sid: str) -> str:
+    if not re.fullmatch(r"MG[0-9a-fA-F]{32}", sid):
+        raise ValueError("a Messaging Service SID is MG + 32 hex")
+    return sid
+
+
+def _menu_name(name: str) -> str:
+    # It names a file in MENUS_DIR: no path may sneak in.
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ValueError(f"menu name '{name}' is not a file name")
+    return name
+
+
+def _language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError("language must be fr or en")
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_zone_name)]
+DaySpec = Annotated[str, AfterValidator(_day_keys)]
+Spans = Annotated[tuple[tuple[time, time], ...], BeforeValidator(_spans)]
+Language = Annotated[str, AfterValidator(_language)]
+# SMS: no follow-up sent inside these local hours (they wait till morning).
+QuietHours = Annotated[tuple[time, time], BeforeValidator(_quiet_hours)]
+MessagingServiceSid = Annotated[str, AfterValidator(_messaging_service)]
+
+
+class HoursSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: TimeZoneName
+    open: dict[DaySpec, Spans]
+    holidays: list[date] = Field(default_factory=list)
+
+    def build(self) -> Hours:
+        weekly: dict[int, tuple[tuple[time, time], ...]] = {}
+        for spec, spans in self.open.items():
+            for day in day_keys(spec):
+                weekly[day] = weekly.get(day, ()) + spans
+        return Hours(ZoneInfo(self.timezone), weekly, frozenset(self.holidays))
+
+
+def _category_from_words(value: object) -> object:
+    """A category written as its label alone: the key is made from the label."""
+    if isinstance(value, str):
+        key = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
+        return {"key": key, "fr": value, "en": value}
+    return value
+
+
+class CategorySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    fr: str | None = None
+    en: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _plain_key(cls, key: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_]{1,64}", key):
+            raise ValueError(f"category key '{key}' must be a-z, 0-9 or _")
+        return key
+
+    @model_validator(mode="after")
+    def _labelled(self) -> "CategorySpec":
+        if not self.labels():
+            raise ValueError(f"category '{self.key}' needs a label (fr or en)")
+        return self
+
+    def labels(self) -> dict[str, str]:
+        return {
+            lang: label
+            for lang in LANGUAGES
+            if (label := getattr(self, lang)) is not None
+        }
+
+
+Category = Annotated[CategorySpec, BeforeValidator(_category_from_words)]
+# Complaint categories as a list of labels or of {key, fr, en} mappings.
+Categories = Annotated[list[Category], Field(min_length=1)]
+
+
+def categories_of(
+    specs: list[CategorySpec],
 ) -> tuple[tuple[str, dict[str, str]], ...]:
-    """Categories as a list of keys or of {key, fr, en} mappings."""
-    items = fields.get(key, list)
-    result = []
-    for item in items:
-        if isinstance(item, str):
-            labels = {"fr": item, "en": item}
-            item_key = re.sub(r"[^a-z0-9]+", "_", item.lower()).strip("_")
-        else:
-            category = Fields(fields.path, item, "category", fields.line(key))
-            item_key = category.get("key", str)
-            labels = {
-                lang: str(label)
-                for lang, label in category.mapping.items()
-                if lang != "key"
-            }
-        if not re.fullmatch(r"[a-z0-9_]{1,64}", item_key):
-            raise fields.error(key, f"category key '{item_key}' must be a-z, 0-9 or _")
-        result.append((item_key, labels))
-    if not result:
-        raise fields.error(key, "at least one category is needed")
-    return tuple(result)
+    return tuple((spec.key, spec.labels()) for spec in specs)
+
+
+class LineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: Annotated[str, BeforeValidator(_phone_number)]
+    name: str
+    language: Language = "fr"
+    menu: Annotated[str, AfterValidator(_menu_name)] = "default"
+    record_calls: StrictBool = False
+    hours: HoursSpec | None = None
+    timezone: TimeZoneName | None = None
+    categories: Categories | None = None
+    sms_quiet_hours: QuietHours | None = None
+    messaging_service_sid: MessagingServiceSid | None = None
+    whatsapp: StrictBool = False
+    sms_accents: StrictBool = False
+    retention_days: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _empty_is_the_menus(cls, value: object) -> object:
+        # An empty list, like no list, leaves the menu's own categories.
+        return value or None
+
+    def build(self) -> Line:
+        return Line(
+            number=self.number,
+            name=self.name,
+            language=self.language,
+            menu=self.menu,
+            record_calls=self.record_calls,
+            hours=self.hours.build() if self.hours else None,
+            categories=categories_of(self.categories) if self.categories else None,
+            quiet_hours=self.sms_quiet_hours,
+            messaging_service_sid=self.messaging_service_sid,
+            whatsapp=self.whatsapp,
+            sms_accents=self.sms_accents,
+            zone=ZoneInfo(self.timezone) if self.timezone else UTC_ZONE,
+            retention_days=self.retention_days,
+        )
+
+
+class LinesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[LineSpec] = Field(min_length=1)
+
+    def problems(self) -> Iterator[Problem]:
+        seen: set[str] = set()
+        for index, line in enumerate(self.lines):
+            if line.number in seen:
+                yield Problem(
+                    ("lines", index, "number"), f"line {line.number} is listed twice"
+                )
+            seen.add(line.number)
+
+    def build(self) -> Lines:
+        lines = tuple(spec.build() for spec in self.lines)
+        return Lines(lines, {line.number: line for line in lines})
 
 
 def load_lines(path: str | Path, region: str = "BJ") -> Lines:
-    document = Fields(path, load_yaml(path), "lines file")
-    items = document.get("lines", list)
-    if not items:
-        raise ConfigFileError(path, document.line("lines"), "'lines' is empty")
-    lines = []
-    for item in items:
-        fields = Fields(path, item, "line", document.line("lines"))
-        raw_number = str(fields.get("number", (str, int)))
-        number = to_e164(raw_number, region)
-        if number is None:
-            raise fields.error("number", f"'{raw_number}' is not a valid phone number")
-        language = fields.get("language", str, "fr")
-        if language not in ("fr", "en"):
-            raise fields.error("language", "language must be fr or en")
-        hours = (
-            parse_hours(fields.sub("hours", "hours"))
-            if fields.mapping.get("hours")
-            else None
-        )
-        categories = (
-            parse_categories(fields, "categories")
-            if fields.mapping.get("categories")
-            else None
-        )
-        quiet_hours = None
-        if fields.mapping.get("sms_quiet_hours"):
-            match = _SPAN.match(str(fields.mapping["sms_quiet_hours"]).replace(" ", ""))
-            if not match:
-                raise fields.error(
-                    "sms_quiet_hours", "sms_quiet_hours is like '21:00-07:00'"
-                )
-            h1, m1, h2, m2 = (int(g) for g in match.groups())
-            try:
-                quiet_hours = (time(h1, m1), time(h2, m2))
-            except ValueError:
-                raise fields.error("sms_quiet_hours", "not a time of day") from None
-        service = fields.get("messaging_service_sid", str, None)
-        if service is not None and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
-            raise fields.error(
-                "messaging_service_sid", "a Messaging Service SID is MG + 32 hex"
-            )
-        zone = ZoneInfo("UTC")
-        if fields.mapping.get("timezone"):
-            try:
-                zone = ZoneInfo(fields.get("timezone", str))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise fields.error("timezone", "unknown time zone") from None
-        lines.append(
-            Line(
-                number=number,
-                name=fields.get("name", str),
-                language=language,
-                menu=fields.get("menu", str, "default"),
-                record_calls=fields.get("record_calls", bool, False),
-                hours=hours,
-                categories=categories,
-                quiet_hours=quiet_hours,
-                messaging_service_sid=service,
-                whatsapp=fields.get("whatsapp", bool, False),
-                sms_accents=fields.get("sms_accents", bool, False),
-                zone=zone,
-                retention_days=fields.get("retention_days", int, None),
-            )
-        )
-    by_number: dict[str, Line] = {}
-    for line in lines:
-        if line.number in by_number:
-            raise ConfigFileError(path, None, f"line {line.number} is listed twice")
-        by_number[line.number] = line
-    return Lines(tuple(lines), by_number)
+    """The lines file; numbers written without + are read in `region`."""
+    return load_model(path, LinesFile, context={"region": region}).build()
 
 
 def current_lines() -> Lines:

@@ -3,13 +3,33 @@
 import re
 import string
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from flask import current_app
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
-from app.lines import Line, Lines, current_lines, parse_categories
-from app.yamlfile import ConfigFileError, Fields, load_yaml
+from app.lines import (
+    Categories,
+    Language,
+    Line,
+    Lines,
+    categories_of,
+    current_lines,
+)
+from app.models.tickets import TicketStatus
+from app.yamlmodel import ConfigFileError, Problem, load_model
 
 # What a menu option can do; the digits that lead to them are the menu file's.
 ACTIONS = ("complaint", "follow_up", "information", "agent", "other_language", "repeat")
@@ -146,90 +166,139 @@ def _find_words(words: list[str], phrase: list[str]) -> int | None:
     return None
 
 
-def load_menu(path: str | Path, name: str) -> Menu:
-    document = Fields(path, load_yaml(path), "menu file")
-    languages = tuple(document.get("languages", list))
-    if not languages or any(code not in ("fr", "en") for code in languages):
-        raise document.error("languages", "languages must list fr and/or en")
+def _keypad_key(key: object) -> str:
+    key = str(key)
+    if not re.fullmatch(r"[0-9*#]", key):
+        raise ValueError(f"option key '{key}' must be one keypad key")
+    return key
 
-    voices_fields = document.sub("voices", "voices")
-    voices = {}
-    for code in languages:
-        voice = voices_fields.sub(code, f"voices.{code}")
-        voices[code] = Voice(voice.get("voice", str), voice.get("language", str))
 
-    options_fields = document.sub("options", "options")
-    options = {str(key): str(action) for key, action in options_fields.mapping.items()}
-    for key, action in options.items():
-        if action not in ACTIONS:
-            raise options_fields.error(
-                key, f"unknown action '{action}' ({', '.join(ACTIONS)})"
+def _action(action: str) -> str:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action '{action}' ({', '.join(ACTIONS)})")
+    return action
+
+
+def _keyword(word: object) -> object:
+    word = str(word) if isinstance(word, int | float) else word
+    if isinstance(word, str) and "," in word:
+        raise ValueError("one keyword per list item, no commas")
+    return word
+
+
+KeypadKey = Annotated[str, BeforeValidator(_keypad_key)]
+Action = Annotated[str, AfterValidator(_action)]
+Keyword = Annotated[str, BeforeValidator(_keyword)]
+
+
+class VoiceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str
+    language: str  # BCP-47
+
+
+class _PromptTextsBase(BaseModel):
+    """One language's prompts; PromptTexts below adds a field per PROMPTS name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # ticket status -> spoken name; STATUS_NAMES are required, others optional
+    statuses: dict[TicketStatus, str]
+
+    @field_validator(*PROMPTS, check_fields=False)
+    @classmethod
+    def _known_placeholders(cls, text: str, info: ValidationInfo) -> str:
+        prompt, allowed = info.field_name, PROMPTS[info.field_name or ""]
+        try:
+            used = {
+                name
+                for _, name, _, _ in string.Formatter().parse(text)
+                if name is not None
+            }
+        except ValueError as bad:
+            raise ValueError(f"'{prompt}' has a stray brace ({bad})") from None
+        unknown = sorted(used - allowed)
+        if unknown:
+            known = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
+            raise ValueError(
+                f"'{prompt}' uses {{{unknown[0]}}}, which is not one of its "
+                f"placeholders ({known})"
             )
-        if not re.fullmatch(r"[0-9*#]", key):
-            raise options_fields.error(
-                key, f"option key '{key}' must be one keypad key"
-            )
+        return text
 
-    keywords_fields = document.sub("keywords", "keywords")
-    keywords: dict[str, dict[str, tuple[str, ...]]] = {}
-    spoken: dict[str, dict[str, tuple[str, ...]]] = {}
-    for code in languages:
-        per_action = keywords_fields.sub(code, f"keywords.{code}")
-        keywords[code] = {}
-        spoken[code] = {}
-        for action, words in per_action.mapping.items():
-            if action not in ACTIONS or not isinstance(words, list):
-                raise per_action.error(
-                    action, f"'{action}' must be an action with a word list"
+    @field_validator("statuses")
+    @classmethod
+    def _every_status_named(cls, names: dict[str, str]) -> dict[str, str]:
+        for status in STATUS_NAMES:
+            if status not in names:
+                raise ValueError(f"missing '{status}'")
+        return {str(status): text for status, text in names.items()}
+
+
+PromptTexts = create_model(
+    "PromptTexts",
+    __base__=_PromptTextsBase,
+    **dict.fromkeys(PROMPTS, (str, ...)),  # type: ignore[call-overload]
+)
+
+
+class MenuFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    languages: list[Language] = Field(min_length=1)
+    voices: dict[Language, VoiceSpec]
+    options: dict[KeypadKey, Action]
+    keywords: dict[Language, dict[Action, list[Keyword]]]
+    categories: Categories
+    prompts: dict[Language, PromptTexts]  # type: ignore[valid-type]
+
+    def problems(self) -> Iterator[Problem]:
+        """Each language the menu speaks has its voice, its keywords, its prompts."""
+        for section in ("voices", "keywords", "prompts"):
+            for code in self.languages:
+                if code not in getattr(self, section):
+                    yield Problem((section,), f"missing '{code}'")
+
+    def build(self, name: str) -> Menu:
+        keywords: dict[str, dict[str, tuple[str, ...]]] = {}
+        spoken: dict[str, dict[str, tuple[str, ...]]] = {}
+        for code in self.languages:
+            per_action = self.keywords[code]
+            keywords[code] = {
+                action: tuple(normalise(word) for word in words)
+                for action, words in per_action.items()
+            }
+            spoken[code] = {
+                action: tuple(
+                    " ".join(word.split()) for word in words if normalise(word)
                 )
-            if any("," in str(word) for word in words):
-                raise per_action.error(action, "one keyword per list item, no commas")
-            keywords[code][action] = tuple(normalise(str(word)) for word in words)
-            spoken[code][action] = tuple(
-                " ".join(str(word).split()) for word in words if normalise(str(word))
-            )
-
-    prompts_fields = document.sub("prompts", "prompts")
-    prompts: dict[str, dict[str, str]] = {}
-    statuses: dict[str, dict[str, str]] = {}
-    for code in languages:
-        texts = prompts_fields.sub(code, f"prompts.{code}")
-        prompts[code] = {prompt: texts.get(prompt, str) for prompt in PROMPTS}
-        for prompt, allowed in PROMPTS.items():
-            _check_placeholders(texts, prompt, prompts[code][prompt], allowed)
-        names = texts.sub("statuses", f"prompts.{code}.statuses")
-        statuses[code] = {status: names.get(status, str) for status in STATUS_NAMES}
-
-    return Menu(
-        name=name,
-        languages=languages,
-        voices=voices,
-        options=options,
-        keywords=keywords,
-        spoken=spoken,
-        categories=parse_categories(document, "categories"),
-        prompts=prompts,
-        statuses=statuses,
-    )
-
-
-def _check_placeholders(
-    texts: Fields, prompt: str, text: str, allowed: frozenset[str]
-) -> None:
-    try:
-        used = {
-            name for _, name, _, _ in string.Formatter().parse(text) if name is not None
-        }
-    except ValueError as bad:
-        raise texts.error(prompt, f"'{prompt}' has a stray brace ({bad})") from None
-    unknown = sorted(used - allowed)
-    if unknown:
-        known = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "none"
-        raise texts.error(
-            prompt,
-            f"'{prompt}' uses {{{unknown[0]}}}, which is not one of its "
-            f"placeholders ({known})",
+                for action, words in per_action.items()
+            }
+        return Menu(
+            name=name,
+            languages=tuple(self.languages),
+            voices={
+                code: Voice(spec.voice, spec.language)
+                for code, spec in self.voices.items()
+                if code in self.languages
+            },
+            options=dict(self.options),
+            keywords=keywords,
+            spoken=spoken,
+            categories=categories_of(self.categories),
+            prompts={
+                code: {
+                    prompt: getattr(self.prompts[code], prompt) for prompt in PROMPTS
+                }
+                for code in self.languages
+            },
+            statuses={code: self.prompts[code].statuses for code in self.languages},
         )
+
+
+def load_menu(path: str | Path, name: str) -> Menu:
+    return load_model(path, MenuFile).build(name)
 
 
 def load_menus(directory: str | Path, lines: Lines) -> dict[str, Menu]:

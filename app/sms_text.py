@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
+from app.lines import LANGUAGES
 from app.models.tickets import TicketStatus
 from app.phone import as_written
-from app.yamlfile import Fields, load_yaml
+from app.yamlmodel import load_model
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,6 @@ TEMPLATES = (
 )
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 STATUSES = tuple(status.value for status in TicketStatus)
-LANGUAGES = ("fr", "en")
 
 # The GSM 03.38 alphabet: é, è, à, ù are in it; ê, ç, â, ô, î, û are not.
 GSM7_BASIC = set(
@@ -127,19 +128,53 @@ class SmsTexts:
         return self.statuses.get(lang, self.statuses[LANGUAGES[0]]).get(status, status)
 
 
+class _TemplateTexts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fr: str
+    en: str
+
+
+class _StatusWords(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fr: dict[TicketStatus, str]
+    en: dict[TicketStatus, str]
+
+    @field_validator("fr", "en")
+    @classmethod
+    def _every_status(cls, words: dict[str, str]) -> dict[str, str]:
+        for status in STATUSES:
+            if status not in words:
+                raise ValueError(f"missing '{status}'")
+        return {str(status): text for status, text in words.items()}
+
+
+# Every template, each in both languages.
+SmsTemplates = create_model(
+    "SmsTemplates",
+    __config__=ConfigDict(extra="forbid"),
+    **dict.fromkeys(TEMPLATES, (_TemplateTexts, ...)),  # type: ignore[call-overload]
+)
+
+
+class SmsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    templates: SmsTemplates  # type: ignore[valid-type]
+    statuses: _StatusWords
+
+    def build(self) -> SmsTexts:
+        return SmsTexts(
+            templates={
+                name: getattr(self.templates, name).model_dump() for name in TEMPLATES
+            },
+            statuses={lang: getattr(self.statuses, lang) for lang in LANGUAGES},
+        )
+
+
 def load_sms_texts(path: str | Path) -> SmsTexts:
-    document = Fields(path, load_yaml(path), "SMS file")
-    section = document.sub("templates", "templates")
-    templates = {}
-    for name in TEMPLATES:
-        per_language = section.sub(name, f"templates.{name}")
-        templates[name] = {lang: per_language.get(lang, str) for lang in LANGUAGES}
-    names = document.sub("statuses", "statuses")
-    statuses = {}
-    for lang in LANGUAGES:
-        words = names.sub(lang, f"statuses.{lang}")
-        statuses[lang] = {status: words.get(status, str) for status in STATUSES}
-    return SmsTexts(templates, statuses)
+    return load_model(path, SmsFile).build()
 
 
 def sms_texts() -> SmsTexts:

@@ -9,7 +9,8 @@ import pytest
 from app import create_app
 from app.lines import load_lines
 from app.menus import load_menu, load_menus
-from app.yamlfile import ConfigFileError
+from app.sms_text import load_sms_texts
+from app.yamlmodel import ConfigFileError
 from config import ROOT, TestingConfig
 
 LINES = ROOT / "config" / "lines.yaml"
@@ -166,3 +167,146 @@ def test_line_naming_a_missing_menu_stops_start_up(tmp_path):
     )
     with pytest.raises(ConfigFileError, match=r"nope\.yaml"):
         load_menus(MENUS, load_lines(path))
+
+
+LINE = "lines:\n  - number: '+2290121300000'\n    name: A\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (LINE + "    colour: red\n", 4, "lines[0]: unknown key 'colour'"),
+        (LINE + "    record_calls: 'yes'\n", 4, "record_calls: must be true or false"),
+        (LINE + "    retention_days: -1\n", 4, "retention_days: must be 0 or more"),
+        (LINE + "    retention_days: 30.5\n", 4, "must be a whole number"),
+        ("lines:\n  - number: '+2290121300000'\n    name: 12\n", 3, "must be text"),
+        (
+            LINE + "    hours:\n      timezone: UTC\n      open: {mon: '08:00-17:00'}\n"
+            "      holidays:\n        - 2026-12-25\n        - 2026-13-01\n",
+            9,
+            "holidays[1]: '2026-13-01' is not a date",
+        ),
+        (
+            LINE + "    hours:\n      timezone: UTC\n      open:\n"
+            "        mon: '08:00-12:00'\n        mun: '14:00-17:00'\n",
+            8,
+            "open.mun: 'mun' is not like",
+        ),
+        (
+            LINE + "    categories:\n      - Paiements\n      - {key: delay}\n",
+            6,
+            "category 'delay' needs a label",
+        ),
+        (LINE + "    menu: ../../etc/x\n", 4, "menu name '../../etc/x' is not a file"),
+        (LINE + "    sms_quiet_hours: 21\n", 4, "is like '21:00-07:00'"),
+        (LINE + "    messaging_service_sid: MG12\n", 4, "MG + 32 hex"),
+        (
+            LINE + "  - number: '0121300000'\n    name: B\n",
+            4,
+            "lines[1].number: line +2290121300000 is listed twice",
+        ),
+        ("- just\n- a list\n", 1, "must be a mapping"),
+    ],
+)
+def test_lines_file_mistakes_name_the_key_and_its_line(tmp_path, text, line, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigFileError) as caught:
+        load_lines(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert words in message
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong", "words"),
+    [
+        ("    goodbye:", "    farewell: x\n    goodbye:", "unknown key 'farewell'"),
+        ('      closed: "clôturé"\n', "", "statuses: missing 'closed'"),
+        ("[répéter, répétez,", "[répéter, 'répétez, oui',", "no commas"),
+        ('  "*": repeat', '  "10": repeat', "option key '10' must be one keypad key"),
+        ("languages: [fr, en]", "languages: [fr, de]", "language must be fr or en"),
+        ("  en: {voice: Polly.Amy-Neural, language: en-GB}\n", "", "missing 'en'"),
+    ],
+)
+def test_menu_mistakes_name_the_key_and_its_line(tmp_path, right, wrong, words):
+    text = (MENUS / "default.yaml").read_text()
+    assert right in text
+    changed = text.replace(right, wrong, 1)
+    path = write(tmp_path, changed)
+    with pytest.raises(ConfigFileError) as caught:
+        load_menu(path, "broken")
+    message = str(caught.value)
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", message), message
+    assert words in message
+
+
+def test_menu_error_points_at_the_line_of_the_wrong_keyword(tmp_path):
+    text = (MENUS / "default.yaml").read_text()
+    right = "    repeat: [répéter, répétez, recommencer]"
+    block = "    repeat:\n      - répéter\n      - 'répétez, recommencez'\n"
+    path = write(tmp_path, text.replace(right + "\n", block, 1))
+    with pytest.raises(ConfigFileError) as caught:
+        load_menu(path, "broken")
+    line = text.splitlines().index(right) + 3
+    assert str(caught.value).startswith(f"{path}:{line}: keywords.fr.repeat[1]:")
+
+
+SMS = ROOT / "config" / "sms.yaml"
+
+
+@pytest.mark.parametrize(
+    ("right", "wrong", "row", "words"),
+    [
+        (
+            "  rating_thanks:",
+            "  rating_thankz:",
+            "templates:",
+            "templates: missing 'rating_thanks'",
+        ),
+        (
+            "    waiting:",
+            "    waitng:",
+            "    waitng:",
+            "statuses.fr.waitng: 'waitng' is not 'new'",
+        ),
+        (
+            "    resolved: ",
+            "    # resolved: ",
+            "  fr:",
+            "statuses.fr: missing 'resolved'",
+        ),
+        (
+            '    en: "Thank you for rating',
+            '    de: "Danke."\n    en: "Thank you for rating',
+            "    de:",
+            "templates.rating_thanks: unknown key 'de'",
+        ),
+    ],
+)
+def test_sms_file_mistakes_name_the_key_and_its_line(
+    tmp_path, right, wrong, row, words
+):
+    text = SMS.read_text()
+    assert right in text
+    changed = text.replace(right, wrong, 1)
+    path = write(tmp_path, changed)
+    with pytest.raises(ConfigFileError) as caught:
+        load_sms_texts(path)
+    # The first row starting so; statuses' "  fr:" is the first at that depth.
+    line = next(
+        number
+        for number, text_row in enumerate(changed.splitlines(), start=1)
+        if text_row == row or text_row.startswith(row + " ")
+    )
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: {words}"), message
+
+
+def test_app_does_not_start_on_a_malformed_sms_file(tmp_path):
+    path = write(tmp_path, SMS.read_text().replace("  opted_in:", "  opted_inn:"))
+
+    class Broken(TestingConfig):
+        SMS_FILE = str(path)
+
+    with pytest.raises(ConfigFileError, match=r"missing 'opted_in'"):
+        create_app(Broken)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Message, Role, Ticket
+from app.models import Message, Role, Service, Ticket
 from app.queue import InProcessScheduler, _periodic_jobs
 from tests.conftest import LINE
 from tests.factories import make_caller, make_ticket, make_token, make_user
@@ -159,3 +159,18 @@ def test_a_resolved_ticket_nobody_objected_to_closes_by_itself(
         ticket
     )
     assert len(texts()) == sent  # nothing more sent
+
+
+def test_giving_a_new_request_to_a_service_takes_it_in_charge(client, staff):
+    db.session.add(Service(key="pensions", name="Pensions"))
+    db.session.commit()
+    body = {"phone": "0197000000", "channel": "counter", "category": "payment"}
+    filed = client.post("/api/tickets", json=body, headers=staff).get_json()
+    path = f"/api/tickets/{filed['reference']}"
+    given = client.patch(path, json={"service": "pensions"}, headers=staff).get_json()
+    assert (given["status"], given["service"]) == ("assigned", "pensions")
+    assert given["sla"]["take_charge_met"] is True
+    # An explicit status wins: routed, yet left to be taken in charge.
+    other = make_ticket(make_caller("+2290197000009"), line=LINE)
+    kept = patch(client, staff, other, service="pensions", status="new").get_json()
+    assert kept["status"] == "new"

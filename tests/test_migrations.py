@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 import app.models  # noqa: F401 - registers every table on db.metadata
 from app.extensions import db
 from config import ROOT
+from config.settings import Settings
 from tests.conftest import service_required
 
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -33,24 +34,7 @@ POSTGRES_URL = os.environ.get(
 )
 # Every setting the app reads; the subprocesses get them empty unless given, so
 # neither the developer's shell nor a `.env` file leaks into a test.
-APP_SETTINGS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "PUBLIC_BASE_URL",
-    "TRUSTED_PROXIES",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_API_KEY",
-    "TWILIO_API_SECRET",
-    "TWILIO_TWIML_APP_SID",
-    "TWILIO_API_BASE_URL",
-    "LINES_FILE",
-    "MENUS_DIR",
-    "DEFAULT_REGION",
-    "RECORDINGS_DIR",
-)
+APP_SETTINGS = tuple(Settings.model_fields)
 TABLES = {
     "api_tokens",
     "callers",

@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from app.sla import load_sla
-from app.yamlfile import ConfigFileError
+from app.yamlmodel import ConfigFileError
 from config import ROOT, TestingConfig
 
 SHIPPED = ROOT / "config" / "sla.yaml"
@@ -87,6 +87,18 @@ GOOD_CALENDAR = 'calendars:\n  c: {timezone: UTC, open: {mon-fri: "09:00-17:00"}
             "opening hours",
         ),
         (GOOD_CALENDAR + "plans:\n  urgent: {calendar: c}\n", 3, "'default'"),
+        (
+            # The file's path, not pydantic's ("...open.mon.str": a union's member).
+            "calendars:\n  c:\n    timezone: UTC\n    open:\n      mon: 5\n"
+            "plans: {default: {calendar: c}}\n",
+            5,
+            "calendars.c.open.mon: must be text",
+        ),
+        (
+            GOOD_CALENDAR + "plans:\n  default:\n    calendar: c\n    deadline: 3d\n",
+            6,
+            "plans.default: unknown key 'deadline'",
+        ),
         (
             GOOD_CALENDAR + "plans:\n  default:\n    resolve: 3d\n    calendar: x\n",
             6,

@@ -30,10 +30,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.lines import LANGUAGES
 from app.models.tickets import CHANNELS, KINDS, TicketStatus
 from app.phone import to_e164
 from app.sla import PRIORITIES
-from app.sms_text import LANGUAGES
 
 MAX_DESCRIPTION = 5000
 MAX_NOTE = 2000

@@ -167,6 +167,17 @@ class TicketChange:
     hold: bool | None = None  # legal hold (CONTRACT §11): supervisors and admins
 
 
+def _take_in_charge(ticket: Ticket, who: str) -> None:
+    """A person or a service now owns a request nobody had: it is `assigned`
+    (CONTRACT §8.1), which decides whether it was taken in charge in time."""
+    if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
+        old = ticket.status
+        ticket.record("status", who, old=old, new="assigned")
+        ticket.status = TicketStatus.ASSIGNED.value
+        sla_clock.status_changed(ticket, old, ticket.status, utcnow())
+        followups.assigned(ticket)
+
+
 def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> None:
     """Apply a staff member's change; every field that moves becomes an event.
 
@@ -234,12 +245,8 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
         old = ticket.assignee.email if ticket.assignee else None
         ticket.record("assigned", who, old=old, new=change.assignee.email)
         ticket.assignee = change.assignee
-        if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
-            old = ticket.status
-            ticket.record("status", who, old=old, new="assigned")
-            ticket.status = TicketStatus.ASSIGNED.value
-            sla_clock.status_changed(ticket, old, ticket.status, utcnow())
-            followups.assigned(ticket)
+        if change.status is None:
+            _take_in_charge(ticket, who)
     replan = False
     if change.category is not None and change.category != ticket.category:
         ticket.record("category", who, old=ticket.category, new=change.category)
@@ -260,6 +267,8 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
         ticket.record("service", who, old=old, new=change.service.key)
         ticket.service = change.service
         focal_points.service_changed(ticket, who)
+        if change.status is None:
+            _take_in_charge(ticket, who)
     if change.hold is not None and change.hold != ticket.hold:
         ticket.record("hold", who, hold=change.hold)
         ticket.hold = change.hold
