@@ -7,10 +7,10 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from app import dbguard, events, queue, security
+from app import dbguard, events, labels, queue, security, vendor
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
-from app.i18n import select_locale
+from app.i18n import select_locale, this_page_in
 from app.lines import load_lines
 from app.menus import load_menus
 from app.notice_texts import load_notice_texts
@@ -130,6 +130,9 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     security.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["this_page_in"] = this_page_in
+    labels.init_app(app)  # human words for stored values, the centre's time
+    vendor.init_app(app)  # htmx and the other npm packages, served locally
     queue.init_app(app)
     journey.init_app(app)  # its periodic jobs: automatic closing
     sla_alerts.init_app(app)  # reminders and escalations, `flask sla check`

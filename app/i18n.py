@@ -1,5 +1,7 @@
 """Which language the staff pages speak: the user's pick, else the browser's."""
 
+from urllib.parse import urlencode
+
 from flask import current_app, request, session
 
 
@@ -12,3 +14,10 @@ def select_locale() -> str:
     if session.get("lang") in languages:
         return session["lang"]
     return request.accept_languages.best_match(languages) or languages[0]
+
+
+def this_page_in(lang: str) -> str:
+    """This page's address in another language: same path, same filters."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [lang]
+    return f"{request.path}?{urlencode(args, doseq=True)}"

@@ -104,6 +104,8 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     BABEL_DEFAULT_LOCALE = "fr"
+    # Staff read every time in the centre's zone (Babel's datetimeformat).
+    BABEL_DEFAULT_TIMEZONE = SETTINGS.CENTRE_TIMEZONE
     BABEL_TRANSLATION_DIRECTORIES = str(ROOT / "app" / "translations")
     LANGUAGES = ("fr", "en")
     # Jobs run through RQ when REDIS_URL is set, in the request's process otherwise.

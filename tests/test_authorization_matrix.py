@@ -432,6 +432,7 @@ NO_CALLER_DATA = {
     "softphone.token",
     "softphone.events",
     "recordings.wavesurfer",
+    "vendor.package",
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
