@@ -87,6 +87,7 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.admin.views import bp as admin_bp
     from app.api import callers  # noqa: F401  (its routes join the API blueprint)
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
@@ -99,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(admin_bp)
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
         csrf.exempt(blueprint)
