@@ -93,13 +93,17 @@ def week_in_words(week: Iterable[Iterable[Span]]) -> list[str]:
             end += 1
         if spans:
             first, last = names[start], names[end]
-            when = (
-                first
-                if start == end
-                else _("%(first)s to %(last)s", first=first, last=last)
-            )
-            hours = ", ".join(f"{_clock(a)}{DASH}{_clock(b)}" for a, b in spans)
-            said.append(f"{when}: {hours}")
+            if start == 0 and end == 6:
+                when = _("Every day")
+            elif start == end:
+                when = first
+            else:
+                when = _("%(first)s to %(last)s", first=first, last=last)
+            if spans == ((0, 24 * 60),):
+                hours = _("around the clock")
+            else:
+                hours = ", ".join(f"{_clock(a)}{DASH}{_clock(b)}" for a, b in spans)
+            said.append(_("%(days)s: %(hours)s", days=when, hours=hours))
         start = end + 1
     return said
 
