@@ -263,6 +263,8 @@ TP = {"Tp", "Cp", "Mp", "Rp"}  # the pensions ticket's detail
 TS = {"Ts", "Ctook", "Cfollow", "Ms", "Rs"}  # the salaries ticket's detail
 
 LISTED = api(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
+# Administration: admins only; supervisors too get 403 (accounts, passwords).
+ADMIN_ONLY = {**pages(403, 403, set()), "supervisor": 403}
 DESK = pages(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
 
 ENDPOINTS = [
@@ -335,6 +337,15 @@ ENDPOINTS = [
         page_as,
         no_rows,
         pages(403, set(), set()),
+    ),
+    Endpoint("admin users", "/admin/users", page_as, html_rows, ADMIN_ONLY),
+    Endpoint("admin user", "/admin/users/1", page_as, html_rows, ADMIN_ONLY),
+    Endpoint("admin services", "/admin/services", page_as, html_rows, ADMIN_ONLY),
+    Endpoint(
+        "admin service", "/admin/services/pensions", page_as, html_rows, ADMIN_ONLY
+    ),
+    Endpoint(
+        "admin configuration", "/admin/configuration", page_as, html_rows, ADMIN_ONLY
     ),
 ]
 
@@ -433,6 +444,7 @@ NO_CALLER_DATA = {
     "softphone.events",
     "recordings.wavesurfer",
     "vendor.package",
+    "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {

@@ -15,6 +15,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.labels import ROLES
@@ -25,13 +26,17 @@ class AccessForm(FlaskForm):
     """Role and services: what an account may see and do."""
 
     role = SelectField(
-        _l("Role"), choices=list(ROLES.items()), validators=[DataRequired()]
+        _l("Role"),
+        choices=[SelectChoice(value, words) for value, words in ROLES.items()],
+        validators=[DataRequired()],
     )
     services = SelectMultipleField(_l("Services"), coerce=int)
 
     def __init__(self, service_choices: list[tuple[int, str]], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.services.choices = service_choices
+        self.services.choices = [
+            SelectChoice(value, words) for value, words in service_choices
+        ]
 
 
 class NewUserForm(AccessForm):

@@ -123,7 +123,7 @@ def _users_page(form: NewUserForm, status: int = 200) -> tuple[str, int]:
 
 @bp.get("/")
 def index() -> Response:
-    return redirect(url_for("admin.users"))
+    return redirect(url_for("admin.users", **request.args))
 
 
 @bp.get("/users")
@@ -190,6 +190,7 @@ def _account(user: User, new_password: str | None = None) -> str:
     """The account's section, as htmx swaps it."""
     return render_template(
         "admin/_account.html",
+        partial=True,
         user=user,
         action=ActionForm(),
         new_password=new_password,
@@ -383,6 +384,7 @@ def _focal_section(
     ).all()
     return render_template(
         template,
+        partial=template != "admin/service.html",
         service=service,
         points=points,
         editing=editing,
