@@ -167,9 +167,12 @@ def _user_page(
     created: bool = False,
 ) -> str:
     if access is None:
+        # formdata=None: after a POST (a new account, a new password) the form
+        # shows the account as saved, not what that request sent.
         access = AccessForm(
             _service_choices(),
             prefix="access",
+            formdata=None,
             data={
                 "role": user.role.value,
                 "services": [service.id for service in user.services],
@@ -353,6 +356,7 @@ def _service(key: str) -> Service:
 def _edit_form(point: FocalPoint) -> FocalPointForm:
     return FocalPointForm(
         prefix=f"fp{point.id}",
+        formdata=None,  # as saved, whatever the request that shows it sent
         data={
             "name": point.name,
             "phone": point.phone_e164 or "",
@@ -372,7 +376,7 @@ def _focal_section(
     shown again with its errors, for the focal point `refused_id` or a new one."""
     points = focal_points.active_focal_points(service.id)
     editing = {point.id: _edit_form(point) for point in points}
-    new = FocalPointForm(prefix="new")
+    new = FocalPointForm(prefix="new", formdata=None)
     if refused is not None and refused_id is not None:
         editing[refused_id] = refused
     elif refused is not None:
