@@ -134,8 +134,11 @@ def test_every_page_answers_an_admin_in_both_languages(as_admin, admin, pensions
             assert f'<html lang="{lang}">' in page
 
 
-def test_unknown_user_and_service_are_404(as_admin):
+def test_unknown_user_and_service_are_404(as_admin, pensions):
     assert as_admin.get("/admin/users/999").status_code == 404
+    assert as_admin.get(f"/admin/users/{2**63}").status_code == 404
+    beyond = f"/admin/services/pensions/focal-points/{2**63}/remove"
+    assert as_admin.post(beyond).status_code == 404
     assert as_admin.get("/admin/services/nowhere").status_code == 404
     assert as_admin.post("/admin/services/nowhere/focal-points").status_code == 404
 

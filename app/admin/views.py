@@ -108,7 +108,13 @@ def _service_choices() -> list[tuple[int, str]]:
     return [(service.id, service.name) for service in _services()]
 
 
+# Past PostgreSQL's integer, an id in a URL would be a database error: 404.
+MAX_ID = 2**31 - 1
+
+
 def _user(user_id: int) -> User:
+    if user_id > MAX_ID:
+        abort(404)
     return db.get_or_404(User, user_id)
 
 
@@ -182,7 +188,6 @@ def _user_page(
         "admin/user.html",
         user=user,
         access=access,
-        action=ActionForm(),
         new_password=new_password,
         created=created,
         now=utcnow(),
@@ -195,7 +200,6 @@ def _account(user: User, new_password: str | None = None) -> str:
         "admin/_account.html",
         partial=True,
         user=user,
-        action=ActionForm(),
         new_password=new_password,
         now=utcnow(),
     )
@@ -393,7 +397,6 @@ def _focal_section(
         points=points,
         editing=editing,
         new=new,
-        action=ActionForm(),
         members=members,
     )
 
@@ -458,7 +461,7 @@ def add_focal_point(key: str) -> Response:
 
 
 def _focal_point(service: Service, point_id: int) -> FocalPoint:
-    point = db.session.get(FocalPoint, point_id)
+    point = db.session.get(FocalPoint, point_id) if point_id <= MAX_ID else None
     if point is None or point.service_id != service.id or point.removed_at:
         abort(404)
     return point
