@@ -142,6 +142,15 @@ def test_an_admin_creates_a_user_and_adds_a_focal_point(served, tmp_path):
             assert page.is_checked("label:has-text('Direction des pensions') input")
             shoot(page, tmp_path, "admin-user-created")
 
+            # A new password, in place (htmx): the first one disappears, the
+            # focus stays on the button.
+            page.click("#account-password")
+            page.wait_for_selector("#account code.secret")
+            assert page.locator("code.secret").count() == 1
+            first, password = password, page.inner_text("#account code.secret").strip()
+            assert password != first
+            assert page.evaluate("document.activeElement.id") == "account-password"
+
             # Services: pensions, then a focal point added in place (htmx).
             page.click("nav.admin-tabs >> text=Services et points focaux")
             page.wait_for_url(f"{served.url}/admin/services")
@@ -160,12 +169,16 @@ def test_an_admin_creates_a_user_and_adds_a_focal_point(served, tmp_path):
             point_phone = page.locator("#focal-points input[name$='-phone']").first
             assert point_phone.input_value() == "+2290197554433"
 
-            # A mistake is shown beside its field, what was typed kept.
+            # A mistake, sent from the keyboard, is shown beside its field, what
+            # was typed kept, and the focus stays where it was.
             page.fill("#new-name", "Kofi")
             page.fill("#new-phone", "12")
-            page.click("button:has-text('Ajouter le point focal')")
+            page.press("#new-phone", "Enter")
             page.wait_for_selector("#new-phone-error")
             assert page.input_value("#new-name") == "Kofi"
+            assert page.evaluate("document.activeElement.id") == "new-phone"
+            described = page.get_attribute("#new-phone", "aria-describedby")
+            assert "new-phone-error" in described
             shoot(page, tmp_path, "admin-service")
 
             page.click("nav.admin-tabs >> text=Configuration")
