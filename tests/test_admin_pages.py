@@ -229,6 +229,20 @@ def test_a_refused_account_says_why_and_keeps_what_was_typed(as_admin, form, say
     assert db.session.scalars(select(User)).all()[0].email == "admin@example.org"
 
 
+def test_an_account_created_twice_at_once_is_refused_not_a_500(as_admin, monkeypatch):
+    # The check runs before another admin's twin is committed: the unique key
+    # is what refuses it.
+    make_user("awa@example.org", Role.AGENT)
+    monkeypatch.setattr("app.services.staff.user_by_email", lambda email: None)
+    response = as_admin.post(
+        "/admin/users?lang=en",
+        data={"new-email": "awa@example.org", "new-role": "agent"},
+    )
+    assert response.status_code == 400
+    assert "An account with this e-mail already exists." in text_of(response)
+    assert len(db.session.scalars(select(User)).all()) == 2
+
+
 def test_role_and_services_change(as_admin, pensions, caplog):
     caplog.set_level(logging.INFO)
     agent = make_user("awa@example.org", Role.AGENT)

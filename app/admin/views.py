@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
@@ -92,6 +93,17 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def _committed() -> bool:
+    """Commit; False when a unique key refused the row (a twin saved in the
+    meantime by another request: the check before it could not see it)."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
 def _audit(action: str, target: str, **detail: object) -> None:
     extra = "".join(f" {key}={value}" for key, value in detail.items())
     log.info("admin %s %s %s%s", current_user.email, action, target, extra)
@@ -155,7 +167,9 @@ def create_user() -> tuple[str, int] | Response:
     except Refused as refused:
         _refused(form, refused)
         return _users_page(form, 400)
-    db.session.commit()
+    if not _committed():  # another admin created the same e-mail meanwhile
+        _refused(form, Refused("email", "email_taken", "already exists"))
+        return _users_page(form, 400)
     _audit("created user", user.email, role=user.role.value)
     if typed:
         flash(_("Account %(email)s created.", email=user.email), "success")
@@ -344,7 +358,9 @@ def create_service() -> tuple[str, int] | Response:
     except Refused as refused:
         _refused(form, refused)
         return _services_page(form, 400)
-    db.session.commit()
+    if not _committed():  # created by another admin meanwhile
+        _refused(form, Refused("key", "service_taken", "already exists"))
+        return _services_page(form, 400)
     _audit("created service", service.key)
     flash(_("Service %(name)s created.", name=service.name), "success")
     return redirect(url_for("admin.service", key=service.key))
