@@ -59,6 +59,22 @@ FORBIDDEN = {
 }
 
 
+def offered(ticket: Ticket, viewer: User) -> set[str]:
+    """The actions the page offers now. The rules stay change_ticket's: this
+    only leaves out buttons that could do nothing or would be refused."""
+    status = ticket.status
+    answered = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    shown = {"note", "message", "status", "priority"}
+    if status != TicketStatus.CLOSED:
+        shown.add("assign")
+        if ticket.assignee_id != viewer.id:
+            shown.add("take")
+    shown.add("reopen" if answered else "resolve")
+    if viewer.is_supervisor:
+        shown.add("hold")
+    return shown
+
+
 def refusal(action: str, error: TicketChangeError) -> str:
     if error.code == "forbidden":
         return str(FORBIDDEN.get(action, _l("You may not do this.")))

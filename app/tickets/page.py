@@ -81,6 +81,9 @@ def _render(
         "person": summary.caller(ticket),
         "caller_url": summary.caller_url,
         "entries": timeline(ticket, current_user),
+        # A refused form stays on the page with what was typed, even if the
+        # ticket changed meanwhile (resolved by someone else).
+        "offered": actions.offered(ticket, current_user) | set(errors or {}),
     }
     if _htmx():
         html = render_template("tickets/_ticket.html", **context)

@@ -93,7 +93,7 @@ def _names() -> Names:
     services = db.session.execute(select(Service.key, Service.name))
     return Names(
         {email: name or email for email, name in staff},
-        dict(services),
+        dict(services.all()),
     )
 
 
@@ -190,7 +190,9 @@ def _calls(ticket: Ticket, viewer: User, names: Names) -> list[Entry]:
     ).all()
     agent_ids = [call.agent_id for call in calls if call.agent_id]
     agents = dict(
-        db.session.execute(select(User.id, User.email).where(User.id.in_(agent_ids)))
+        db.session.execute(
+            select(User.id, User.email).where(User.id.in_(agent_ids))
+        ).all()
     )
     entries = []
     for call in calls:
