@@ -212,7 +212,9 @@ def _calls(ticket: Ticket, viewer: User, names: Names) -> list[Entry]:
                 who=names.person(agents.get(call.agent_id))
                 if call.agent_id
                 else label("caller", "actor"),
-                change=f"{minutes}:{seconds:02d}" if call.duration else None,
+                change=_("Duration: %(time)s", time=f"{minutes}:{seconds:02d}")
+                if call.duration
+                else None,
                 badges=(("", str(CALL_STATUSES.get(call.status, call.status))),),
                 recordings=heard,
             )
