@@ -236,6 +236,14 @@ def test_an_agent_takes_notes_writes_and_resolves(served, tmp_path):
             _done(page, "Message envoyé au citoyen")
             assert text in page.inner_text(".timeline")
 
+            # Resolving without an answer is refused beside the form, which
+            # gets the focus (the page's script swaps htmx's 400 in).
+            page.click("#resolve-button")
+            page.wait_for_selector("#resolve-error")
+            assert "nécessaire pour résoudre" in page.inner_text("#resolve-error")
+            assert page.evaluate("document.activeElement.id") == "resolve-error"
+            assert page.inner_text("#ticket-status") == "Attribué"
+
             # The answer, with its preview, resolves the request.
             answer = (
                 "Le virement de mars a été fait le 3 avril ; vérifiez votre compte."
@@ -257,7 +265,9 @@ def test_an_agent_takes_notes_writes_and_resolves(served, tmp_path):
         finally:
             browser.close()
 
-    assert errors == [], "\n".join(errors)
+    # The one refusal asked for above, and nothing else.
+    refused = f"400 {served.url}/tickets/{served.reference}/resolve"
+    assert errors == [refused], "\n".join(errors)
     with served.app.app_context():
         ticket = db.session.scalar(
             select(Ticket).filter_by(reference=served.reference.replace("-", ""))

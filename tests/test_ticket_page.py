@@ -551,3 +551,13 @@ def test_the_timeline_is_oldest_first(client, people, ticket):
     assert page.index('data-action="created"') < page.index("Premier.")
     stored = db.session.scalars(select(TicketEvent.action)).all()
     assert stored.count("note") == 2
+
+
+def test_a_withheld_number_has_no_profile_and_gets_no_text(client, people):
+    ticket = make_ticket(None, line=LINE, channel="counter")
+    login(client, people["other"])  # the centre's intake: every agent sees it
+    page = client.get(url(ticket)).get_data(as_text=True)
+    assert "Numéro masqué : pas de profil." in page
+    assert "Guichet" in page
+    preview = client.post(url(ticket, "preview/message"), data={"message-text": "Ok"})
+    assert "rien ne sera envoyé" in preview.get_data(as_text=True)
