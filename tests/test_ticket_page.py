@@ -561,3 +561,46 @@ def test_a_withheld_number_has_no_profile_and_gets_no_text(client, people):
     assert "Guichet" in page
     preview = client.post(url(ticket, "preview/message"), data={"message-text": "Ok"})
     assert "rien ne sera envoyé" in preview.get_data(as_text=True)
+
+
+def test_the_language_switch_after_a_refusal_goes_back_to_the_page(
+    client, people, ticket
+):
+    login(client, people["agent"])
+    page = client.post(url(ticket, "note"), data={"note-text": ""})
+    switch = re.search(r'href="([^"]+)" lang="en"', page.get_data(as_text=True))
+    response = client.get(switch.group(1).replace("&amp;", "&"))
+    assert response.status_code == 302
+    assert response.headers["Location"] == url(ticket) + "?lang=en"
+
+
+def test_focal_points_reminders_and_escalations_read_as_words(client, people, ticket):
+    due = ticket.take_charge_due.isoformat()
+    ticket.record("focal_link", "system", focal_point="Bio Sika")
+    ticket.record(
+        "sla_reminder",
+        "system",
+        deadline="take_charge",
+        level=0,
+        due=due,
+        notified=["Awa Dossou"],
+    )
+    ticket.record(
+        "escalation",
+        "system",
+        deadline="resolve",
+        level=1,
+        due=due,
+        notified=["Bio Sika"],
+    )
+    ticket.record("note", "focal point: Bio Sika", text="Vu au service.")
+    ticket.record("rating", "caller", score=2)
+    db.session.commit()
+    login(client, people["agent"])
+    page = client.get(url(ticket)).get_data(as_text=True)
+    assert "Lien envoyé à un point focal" in page
+    assert "Bio Sika" in page
+    assert "Délai : prise en charge. Niveau 0. Prévenus : Awa Dossou." in page
+    assert "Délai : réponse. Niveau 1. Prévenus : Bio Sika." in page
+    assert "Point focal Bio Sika" in page
+    assert "2/5" in page

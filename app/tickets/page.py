@@ -132,6 +132,15 @@ def act(reference: str, action: str) -> Response | tuple[str, int, dict[str, str
     return redirect(url_for("tickets.show", reference=ticket.display_reference))
 
 
+@bp.get("/tickets/<reference>/<any(" + ", ".join(actions.ACTIONS) + "):action>")
+@login_required
+def act_again(reference: str, action: str) -> Response:
+    """A refused form's page sits at its POST address: the language switch or a
+    reload asks that address with GET, and gets the ticket's page."""
+    lang = request.args.get("lang")
+    return redirect(url_for("tickets.show", reference=reference, lang=lang))
+
+
 @bp.post("/tickets/<reference>/preview/<any(message, resolve):action>")
 @login_required
 def preview(reference: str, action: str) -> str:
