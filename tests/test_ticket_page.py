@@ -523,6 +523,15 @@ def test_messages_in_and_out_and_notices_without_their_body(client, people, tick
             ),
             Message(
                 ticket_id=ticket.id,
+                caller_id=ticket.caller_id,
+                direction="outbound",
+                to_number=CALLER,
+                body="Votre dossier avance.",
+                status="failed",
+                error_code="30003",
+            ),
+            Message(
+                ticket_id=ticket.id,
                 direction="outbound",
                 audience="staff",
                 channel="sms",
@@ -540,6 +549,8 @@ def test_messages_in_and_out_and_notices_without_their_body(client, people, tick
     assert "Avis SMS envoyé à +2290197554433" in page
     assert "SECRET" not in page
     assert "Remis" in page  # the notice's delivery status
+    assert "SMS au citoyen" in page
+    assert "Échec (30003)" in page  # why it failed
 
 
 def test_the_timeline_is_oldest_first(client, people, ticket):

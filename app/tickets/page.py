@@ -125,8 +125,7 @@ def act(reference: str, action: str) -> Response | tuple[str, int, dict[str, str
         return _render(ticket, forms, error.status, errors=errors)
     commit_and_dispatch()
     done = str(actions.DONE[action])
-    if _htmx():
-        ticket = _ticket_or_404(reference)
+    if _htmx():  # the committed ticket, read again, with fresh forms
         return _render(ticket, actions.forms(ticket, current_user), done=done)
     flash(done, "success")
     return redirect(url_for("tickets.show", reference=ticket.display_reference))

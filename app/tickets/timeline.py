@@ -238,7 +238,10 @@ def _messages(ticket: Ticket) -> list[Entry]:
         select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
     ):
         channel = label(message.channel, "channel")
-        status = ((f"msg-{message.status}", label(message.status, "message_status")),)
+        words = label(message.status, "message_status")
+        if message.error_code:  # why it did not go: Twilio's code, or ours
+            words = f"{words} ({message.error_code})"
+        status = ((f"msg-{message.status}", words),)
         if message.audience != "citizen":
             # A notice holds a focal point's personal link: never its body.
             entries.append(
