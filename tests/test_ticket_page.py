@@ -615,3 +615,10 @@ def test_focal_points_reminders_and_escalations_read_as_words(client, people, ti
     assert "Délai : réponse. Niveau 1. Prévenus : Bio Sika." in page
     assert "Point focal Bio Sika" in page
     assert "2/5" in page
+
+
+def test_the_recordings_pages_link_to_the_ticket(client, people, ticket, recorded):
+    login(client, people["supervisor"])
+    link = f'href="{url(ticket)}"'
+    assert link in client.get("/recordings").get_data(as_text=True)
+    assert link in client.get(f"/recordings/{recorded.id}").get_data(as_text=True)
