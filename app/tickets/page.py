@@ -85,10 +85,12 @@ def _render(
         # ticket changed meanwhile (resolved by someone else).
         "offered": actions.offered(ticket, current_user) | set(errors or {}),
     }
+    # One address, two answers: a cache must tell them apart.
+    headers = {"Vary": "HX-Request"}
     if _htmx():
         html = render_template("tickets/_ticket.html", **context)
-        return html, status, {PARTIAL_HEADER: "ticket", "Vary": "HX-Request"}
-    return render_template("tickets/show.html", **context), status, {}
+        return html, status, headers | {PARTIAL_HEADER: "ticket"}
+    return render_template("tickets/show.html", **context), status, headers
 
 
 @bp.get("/tickets/<reference>")
