@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.sms.views import bp as sms_bp
+    from app.tickets import page  # noqa: F401  (its routes join the tickets blueprint)
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp

@@ -310,6 +310,16 @@ ENDPOINTS = [
     Endpoint(
         "desk search Ts", "/?q={Ts}", page_as, html_rows, pages(set(), {"Ts"}, {"Ts"})
     ),
+    # The ticket page: another service's ticket is a 404, as in the API.
+    Endpoint(
+        "ticket page Tp", "/tickets/{Tp}", page_as, no_rows, pages(set(), 404, set())
+    ),
+    Endpoint(
+        "ticket page Ts", "/tickets/{Ts}", page_as, no_rows, pages(404, set(), set())
+    ),
+    Endpoint(
+        "ticket page Ti", "/tickets/{Ti}", page_as, no_rows, pages(set(), set(), set())
+    ),
     Endpoint(
         "recordings list",
         "/recordings",
@@ -445,6 +455,7 @@ NO_CALLER_DATA = {
     "recordings.wavesurfer",
     "vendor.package",
     "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
+    "tickets.act_again",  # a redirect to the ticket page, which checks
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
@@ -456,6 +467,7 @@ def test_every_page_and_api_read_is_in_the_matrix(app):
     """A new GET endpoint must join ENDPOINTS (or say it shows no caller data)."""
     urls = app.url_map.bind("localhost")
     placeholders = {"phone": CALLER, "Tp": "1234-5674", "Ts": "1234-5674"}
+    placeholders["Ti"] = "1234-5674"
     placeholders |= {"Rp": 1, "Rs": 2}
     covered = {
         urls.match(endpoint.path.split("?")[0].format(**placeholders), "GET")[0]
