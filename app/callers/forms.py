@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -66,14 +67,16 @@ class ProfileForm(FlaskForm):
                 continue
             number = to_e164(raw.strip()[:32], self.region)
             if number is None:
+                # gettext, not _l: a lazy string is markup to Jinja, and
+                # what was typed must be escaped.
                 raise ValidationError(
-                    _l("%(raw)s is not a phone number.", raw=raw.strip()[:32])
+                    gettext("%(raw)s is not a phone number.", raw=raw.strip()[:32])
                 )
             if number not in numbers:
                 numbers.append(number)
         if self.number not in numbers:
             raise ValidationError(
-                _l("Keep %(phone)s: this page is its caller's.", phone=self.number)
+                gettext("Keep %(phone)s: this page is its caller's.", phone=self.number)
             )
         if len(numbers) > people.MAX_PHONES:
             raise ValidationError(_l("At most %(n)s numbers.", n=people.MAX_PHONES))
