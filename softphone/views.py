@@ -88,7 +88,14 @@ def page() -> str:
 
 
 # The script shows these stored values as words (app.labels).
-LABELLED = ("status", "category", "presence", "direction", "message_status")
+LABELLED = (
+    "status",
+    "category",
+    "presence",
+    "direction",
+    "message_status",
+    "call_status",
+)
 # Placeholders the script replaces in a page's address.
 REFERENCE_SLOT, PHONE_SLOT = "0000-0000", "PHONE"
 

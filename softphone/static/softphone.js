@@ -83,8 +83,8 @@
     for (const id of ["pop-tickets", "pop-calls", "pop-messages", "pop-recordings"]) $(id).replaceChildren();
     showOpenTickets(data);
     for (const c of data.calls || []) {
-      const seconds = fill(texts.seconds, { seconds: c.duration ?? "?" });
-      item($("pop-calls"), `${when(c.started_at)} · ${c.status} · ${seconds}`);
+      const seconds = c.duration === null || c.duration === undefined ? "" : ` · ${fill(texts.seconds, { seconds: c.duration })}`;
+      item($("pop-calls"), `${when(c.started_at)} · ${words("call_status", c.status)}${seconds}`);
     }
     for (const m of data.messages || []) {
       item($("pop-messages"), `${words("direction", m.direction)} · ${words("message_status", m.status)} · ${m.body}`);
@@ -98,6 +98,10 @@
       li.append(`${when(r.created_at)} · ${fill(texts.seconds, { seconds: r.duration ?? "?" })} `, audio);
       $("pop-recordings").appendChild(li);
     }
+    for (const id of ["pop-calls", "pop-messages", "pop-recordings"]) {
+      if (!$(id).children.length) item($(id), "—").className = "muted";
+    }
+    idle();
   }
 
   // The caller's requests still being handled, each with its page and a button
@@ -135,9 +139,22 @@
     if (!response.ok) return problem(await failure(response));
     problem("");
     attachedFor = callSid;
-    showTicket(await response.json());
+    const ticket = await response.json();
+    showTicket(ticket);
     $("ticket-saved").textContent = fill(texts.attached, { reference });
-    if (lastPop) showOpenTickets(lastPop);
+    refreshListed(ticket);
+  }
+
+  // The screen-pop's line for a ticket just changed here says what it is now.
+  function refreshListed(ticket) {
+    if (!lastPop) return;
+    lastPop.tickets = (lastPop.tickets || []).map((t) => (t.reference === ticket.reference ? ticket : t));
+    showOpenTickets(lastPop);
+  }
+
+  // Nothing on the screen yet: say what the page is waiting for.
+  function idle() {
+    $("idle").hidden = !$("screenpop").hidden || !$("call").hidden;
   }
 
   // --- the call's ticket, opened once the agent answers: edit it while talking ---
@@ -192,6 +209,7 @@
     if (!response.ok) return problem(await failure(response));
     problem("");
     const body = await response.json();
+    refreshListed(body);
     form.elements.note.value = "";
     if (!activeCallSid) return hideTicket();  // the call had ended: done
     showTicket(body);
@@ -288,6 +306,8 @@
     $("reject").hidden = state !== texts.incoming;
     $("hangup").hidden = state !== texts.on_call;
     $("mute").hidden = state !== texts.on_call;
+    $("keypad").hidden = state !== texts.on_call;
+    idle();
   }
 
   function attach(incoming) {
