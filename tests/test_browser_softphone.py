@@ -417,6 +417,17 @@ def test_an_agent_works_a_call_from_the_softphone(served, tmp_path):
             assert not page.is_visible("#current-ticket")
             assert not page.is_visible("#call")
             assert page.inner_text("#presence option:checked") == "Hors ligne"
+            # Even forced, a save with no call's ticket sends nothing.
+            patches: list[str] = []
+            page.on(
+                "request",
+                lambda request: (
+                    "/api/tickets" in request.url and patches.append(request.url)
+                ),
+            )
+            page.evaluate("document.getElementById('current-ticket').requestSubmit()")
+            assert "Aucun dossier" in page.inner_text("#problem")
+            page.evaluate("document.getElementById('problem').hidden = true")
             shoot(page, tmp_path, "softphone-idle")
             with page.expect_response("**/softphone/presence"):
                 page.select_option("#presence", "available")
@@ -472,6 +483,7 @@ def test_an_agent_works_a_call_from_the_softphone(served, tmp_path):
             )
             assert page.inner_text("#ticket-saved") == "Enregistré."
             assert "note" in ticket_of(served, served.reference)[1]
+            assert patches == [f"{served.url}/api/tickets/{served.reference}"]
 
             # The call ends: the form and the timer go.
             page.click("#hangup")
