@@ -30,6 +30,7 @@ from app.extensions import csrf, db
 from app.labels import choices as label_choices
 from app.menus import category_choices
 from app.models import Call, Presence, Service, TicketStatus
+from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
 from app.serializers import ticket_json
 from app.services.answered_calls import (
@@ -103,11 +104,17 @@ REFERENCE_SLOT, PHONE_SLOT = "0000-0000", "PHONE"
 @bp.get("/supervision")
 @login_required
 def supervision() -> str:
-    """The live queue and the agents' presence, for supervisors (refreshes itself)."""
+    """The live queue and the agents' presence, for supervisors; htmx asks for
+    the tables alone every few seconds (no page reload)."""
     if not current_user.is_supervisor:
         abort(403)
+    template = (
+        "softphone/_supervision_tables.html"
+        if request.headers.get("HX-Request")
+        else "softphone/supervision.html"
+    )
     return render_template(
-        "softphone/supervision.html", waiting=waiting_calls(), agents=agent_states()
+        template, waiting=waiting_calls(), agents=agent_states(), now=utcnow()
     )
 
 
