@@ -2,6 +2,7 @@
 that keeps the page and its filters, human words for stored values, the
 centre's time."""
 
+import re
 from datetime import UTC, datetime
 
 from app.labels import label, local_time
@@ -54,3 +55,12 @@ def test_the_style_sheet_closes_every_block():
         depth += line.count("{") - line.count("}")
         assert depth >= 0, f"ecoute.css:{number} closes a block never opened"
     assert depth == 0, "ecoute.css leaves a block open"
+
+
+def test_the_french_catalogue_says_each_message_once():
+    # Parallel branches append to it (merged by union): a msgid added twice
+    # compiles, and the last translation silently wins.
+    catalogue = ROOT / "app" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+    ids = re.findall(r'^msgid "(.+)"$', catalogue.read_text(), flags=re.M)
+    repeated = sorted({msgid for msgid in ids if ids.count(msgid) > 1})
+    assert repeated == []
