@@ -5,40 +5,24 @@ thread has its own connections) with CSRF on; Playwright drives the browser.
 """
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.extensions import db
 from app.models import Call, Recording, Role, TicketEvent
-from config import TestingConfig
 from recordings.pages import WAVESURFER
 from recordings.storage import LocalStorage
-from tests.conftest import CALLER, LINE, FakeGateway, service_required
-from tests.factories import PASSWORD, make_caller, make_ticket, make_user, sid
+from tests.browser import WAIT_MS, browser_app, chromium, serving, sign_in
+from tests.conftest import CALLER, LINE, service_required
+from tests.factories import make_caller, make_ticket, make_user, sid
 from tests.media_standin import make_wav
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SECONDS = 3.0  # the WAV's length
-WAIT_MS = 15_000  # the longest any single step may take
 
 
 @dataclass(frozen=True)
@@ -52,26 +36,15 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        service_required("Debian chromium")
     if not WAVESURFER.is_file():
         service_required("wavesurfer.js in node_modules (npm ci)")
-
-    class BrowserConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'ecoute.sqlite3'}"
-        RECORDINGS_DIR = str(tmp_path / "recordings")
-        WTF_CSRF_ENABLED = True
-
-    app = create_app(BrowserConfig)
-    app.instance_path = str(tmp_path / "instance")
-    app.extensions["twilio"] = FakeGateway()
+    app = browser_app(tmp_path)
     with app.app_context():
-        db.create_all()
         supervisor = make_user("chef@example.org", Role.SUPERVISOR)
         agent = make_user("agent@example.org", Role.AGENT)
         audio = make_wav(SECONDS)
         key = f"{sid('RE')}.wav"
-        stored = LocalStorage(BrowserConfig.RECORDINGS_DIR).save(
+        stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
             key, [audio], 10 * 1024 * 1024
         )
         assert stored.sha256 == hashlib.sha256(audio).hexdigest()
@@ -101,17 +74,8 @@ def served(tmp_path) -> Iterator[Served]:
         seeded = (recording.id, ticket.display_reference, supervisor.email)
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", app, *seeded)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield Served(url, app, *seeded)
 
 
 AUDIO_LOADED = """() => {
@@ -130,81 +94,61 @@ WAVEFORM_DRAWN = """() => {
 
 def test_supervisor_plays_a_recording_beside_its_ticket(served):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = browser.new_page(locale="fr-FR")
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # A Content-Security-Policy violation shows as a console error.
+        page.on(
+            "console",
+            lambda message: (
+                "Content Security Policy" in message.text
+                and errors.append(message.text)
+            ),
         )
-        try:
-            page = browser.new_page(locale="fr-FR")
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            # A Content-Security-Policy violation shows as a console error.
-            page.on(
-                "console",
-                lambda message: (
-                    "Content Security Policy" in message.text
-                    and errors.append(message.text)
-                ),
-            )
 
-            # The real login form, CSRF token included.
-            page.goto(f"{served.url}/login")
-            page.fill("input[name=email]", served.supervisor)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{served.url}/")
+        sign_in(page, served.url, served.supervisor)
 
-            # The nav link, then the recording from the list.
-            page.click("header a[href='/recordings']")
-            page.wait_for_url(f"{served.url}/recordings")
-            link = page.locator(f"a[href='/recordings/{served.recording_id}']")
-            assert link.inner_text().strip() == served.reference
-            link.click()
-            page.wait_for_url(f"{served.url}/recordings/{served.recording_id}")
-            assert page.inner_text("#ticket-reference") == served.reference
-            assert "Dossier créé" in page.inner_text("#history")
+        # The nav link, then the recording from the list.
+        page.click("header a[href='/recordings']")
+        page.wait_for_url(f"{served.url}/recordings")
+        link = page.locator(f"a[href='/recordings/{served.recording_id}']")
+        assert link.inner_text().strip() == served.reference
+        link.click()
+        page.wait_for_url(f"{served.url}/recordings/{served.recording_id}")
+        assert page.inner_text("#ticket-reference") == served.reference
+        assert "Dossier créé" in page.inner_text("#history")
 
-            # The <audio> element loads the stored WAV through the API...
-            page.wait_for_function(AUDIO_LOADED, timeout=WAIT_MS)
-            duration = page.evaluate(
-                "document.getElementById('recording-audio').duration"
-            )
-            assert duration == pytest.approx(SECONDS, abs=0.1)
-            # ...wavesurfer draws it in its shadow DOM...
-            page.wait_for_function(WAVEFORM_DRAWN, timeout=WAIT_MS)
-            assert page.evaluate("window.ecouteWaveform.getDuration()") == (
-                pytest.approx(SECONDS, abs=0.1)
-            )
+        # The <audio> element loads the stored WAV through the API...
+        page.wait_for_function(AUDIO_LOADED, timeout=WAIT_MS)
+        duration = page.evaluate("document.getElementById('recording-audio').duration")
+        assert duration == pytest.approx(SECONDS, abs=0.1)
+        # ...wavesurfer draws it in its shadow DOM...
+        page.wait_for_function(WAVEFORM_DRAWN, timeout=WAIT_MS)
+        assert page.evaluate("window.ecouteWaveform.getDuration()") == (
+            pytest.approx(SECONDS, abs=0.1)
+        )
 
-            # ...and it plays.
-            page.evaluate("document.getElementById('recording-audio').play()")
-            # Predicates as functions: a bare expression is eval()ed in the page,
-            # which its Content-Security-Policy forbids.
-            page.wait_for_function(
-                "() => document.getElementById('recording-audio').currentTime > 0.2",
-                timeout=WAIT_MS,
-            )
-            assert not page.evaluate(
-                "document.getElementById('recording-audio').paused"
-            )
-            page.evaluate("document.getElementById('recording-audio').pause()")
+        # ...and it plays.
+        page.evaluate("document.getElementById('recording-audio').play()")
+        # Predicates as functions: a bare expression is eval()ed in the page,
+        # which its Content-Security-Policy forbids.
+        page.wait_for_function(
+            "() => document.getElementById('recording-audio').currentTime > 0.2",
+            timeout=WAIT_MS,
+        )
+        assert not page.evaluate("document.getElementById('recording-audio').paused")
+        page.evaluate("document.getElementById('recording-audio').pause()")
 
-            # A click on the waveform seeks the audio element.
-            box = page.locator("#waveform").bounding_box()
-            assert box is not None
-            page.mouse.click(
-                box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2
-            )
-            page.wait_for_function(
-                "() => Math.abs(document.getElementById('recording-audio').currentTime"
-                f" - {SECONDS * 0.75}) < 0.3",
-                timeout=WAIT_MS,
-            )
-        finally:
-            browser.close()
+        # A click on the waveform seeks the audio element.
+        box = page.locator("#waveform").bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2)
+        page.wait_for_function(
+            "() => Math.abs(document.getElementById('recording-audio').currentTime"
+            f" - {SECONDS * 0.75}) < 0.3",
+            timeout=WAIT_MS,
+        )
 
     assert errors == []
     with served.app.app_context():

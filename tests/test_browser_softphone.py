@@ -7,7 +7,6 @@ presence and the events are the app's. The call is played by `flask --app wsgi
 simulate-call --url`, a separate process signing with the same Twilio token.
 """
 
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -16,20 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Route, sync_playwright
+from playwright.sync_api import Route
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.events import agent_channel, broker
 from app.extensions import db
 from app.models import Call, Presence, Role, Ticket
 from app.telephony import SoftphoneKeys
 from config import TestingConfig
-from tests.conftest import CALLER, LINE, service_required
-from tests.factories import PASSWORD, make_caller, make_ticket, make_user
-from tests.test_browser_recordings import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from tests.browser import WAIT_MS, browser_app, chromium, serving, sign_in
+from tests.conftest import CALLER, LINE
+from tests.factories import make_caller, make_ticket, make_user
 from tests.test_migrations import flask_env, run_flask
 
 pytestmark = pytest.mark.browser
@@ -94,24 +91,13 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        service_required("Debian chromium")
-    database = f"sqlite:///{tmp_path / 'ecoute.sqlite3'}"
-
-    class BrowserConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = database
-        RECORDINGS_DIR = str(tmp_path / "recordings")
-        WTF_CSRF_ENABLED = True
-
-    app = create_app(BrowserConfig)
-    app.instance_path = str(tmp_path / "instance")
     # The real gateway (no auth token: SMS go to the log), able to sign tokens.
+    app = browser_app(tmp_path, fake_gateway=False)
     gateway = app.extensions["twilio"]
     gateway.account_sid = ACCOUNT_SID
     gateway.softphone = KEYS
     assert not gateway.configured  # nothing may reach api.twilio.com
     with app.app_context():
-        db.create_all()
         agent = make_user("agent@example.org", Role.AGENT)
         caller = make_caller(CALLER)
         caller.name, caller.matricule = "Awa Houngbédji", "123456-B"
@@ -119,17 +105,9 @@ def served(tmp_path) -> Iterator[Served]:
         seeded = (agent.email, agent.id, earlier.display_reference)
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", app, database, *seeded)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    with serving(app) as url:
+        yield Served(url, app, database, *seeded)
 
 
 def presence_of(served: Served) -> str | None:
@@ -190,115 +168,102 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
         "loads it, and without it the page never fetches a token or listens"
     )
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = browser.new_page(locale="fr-FR")
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # A Content-Security-Policy violation shows as a console error.
+        page.on(
+            "console",
+            lambda message: (
+                "Content Security Policy" in message.text
+                and errors.append(message.text)
+            ),
         )
-        try:
-            page = browser.new_page(locale="fr-FR")
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            # A Content-Security-Policy violation shows as a console error.
-            page.on(
-                "console",
-                lambda message: (
-                    "Content Security Policy" in message.text
-                    and errors.append(message.text)
-                ),
+
+        def stub(route: Route) -> None:
+            route.fulfill(
+                status=200,
+                content_type="application/javascript",
+                body=TWILIO_STUB,
             )
 
-            def stub(route: Route) -> None:
-                route.fulfill(
-                    status=200,
-                    content_type="application/javascript",
-                    body=TWILIO_STUB,
-                )
+        page.route("**/softphone/vendor/twilio.min.js", stub)
 
-            page.route("**/softphone/vendor/twilio.min.js", stub)
+        sign_in(page, served.url, served.agent)
 
-            page.goto(f"{served.url}/login")
-            page.fill("input[name=email]", served.agent)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{served.url}/")
+        with page.expect_response("**/softphone/token") as token_response:
+            page.goto(f"{served.url}/softphone")
+        assert token_response.value.status == 200
+        # softphone.js built a Device with the app's token, and registered it.
+        page.wait_for_function("window.twilioStub.registered > 0")
+        token = token_response.value.json()["token"]
+        assert page.evaluate("window.twilioStub.tokens[0]") == token
 
-            with page.expect_response("**/softphone/token") as token_response:
-                page.goto(f"{served.url}/softphone")
-            assert token_response.value.status == 200
-            # softphone.js built a Device with the app's token, and registered it.
-            page.wait_for_function("window.twilioStub.registered > 0")
-            token = token_response.value.json()["token"]
-            assert page.evaluate("window.twilioStub.tokens[0]") == token
+        with page.expect_response("**/softphone/presence") as presence_response:
+            page.select_option("#presence", "available")
+        assert presence_response.value.status == 200
+        wait_until(lambda: presence_of(served) == "available", "presence")
 
-            with page.expect_response("**/softphone/presence") as presence_response:
-                page.select_option("#presence", "available")
-            assert presence_response.value.status == 200
-            wait_until(lambda: presence_of(served) == "available", "presence")
+        env = flask_env(
+            tmp_path / "simulator-instance",
+            DATABASE_URL=served.database,
+            TWILIO_AUTH_TOKEN=TestingConfig.TWILIO_AUTH_TOKEN,
+        )
+        played = run_flask(
+            "simulate-call",
+            "--from",
+            "0197000000",
+            "--press",
+            "0",
+            "--url",
+            served.url,
+            env=env,
+        )
+        assert f"agent_{served.agent_id}" in played.stdout  # it rang this agent
 
-            env = flask_env(
-                tmp_path / "simulator-instance",
-                DATABASE_URL=served.database,
-                TWILIO_AUTH_TOKEN=TestingConfig.TWILIO_AUTH_TOKEN,
-            )
-            played = run_flask(
-                "simulate-call",
-                "--from",
-                "0197000000",
-                "--press",
-                "0",
-                "--url",
-                served.url,
-                env=env,
-            )
-            assert f"agent_{served.agent_id}" in played.stdout  # it rang this agent
+        page.wait_for_function(
+            "document.getElementById('pop-phone').textContent.trim() !== ''"
+        )
+        assert page.inner_text("#pop-phone").strip() == CALLER
+        # Whose number it is, from the caller's profile (CONTRACT §8.5).
+        assert page.inner_text("#pop-name") == "Awa Houngbédji"
+        assert page.inner_text("#pop-matricule-row") == "Matricule 123456-B"
+        page.screenshot(path=str(tmp_path / "screenpop-1280.png"), full_page=True)
+        page.wait_for_function(
+            "document.querySelectorAll('#pop-tickets li').length > 0"
+        )
+        assert served.reference in page.inner_text("#pop-tickets")
+        assert page.is_visible("#screenpop")
 
-            page.wait_for_function(
-                "document.getElementById('pop-phone').textContent.trim() !== ''"
-            )
-            assert page.inner_text("#pop-phone").strip() == CALLER
-            # Whose number it is, from the caller's profile (CONTRACT §8.5).
-            assert page.inner_text("#pop-name") == "Awa Houngbédji"
-            assert page.inner_text("#pop-matricule-row") == "Matricule 123456-B"
-            page.screenshot(path=str(tmp_path / "screenpop-1280.png"), full_page=True)
-            page.wait_for_function(
-                "document.querySelectorAll('#pop-tickets li').length > 0"
-            )
-            assert served.reference in page.inner_text("#pop-tickets")
-            assert page.is_visible("#screenpop")
+        # The agent answers; a push about another call never replaces it.
+        page.evaluate(ANSWER_A_CALL, [rung_call_sid(served), CALLER])
+        page.click("#answer")
+        page.wait_for_function(
+            "document.getElementById('call-state').textContent === 'En ligne'"
+        )
+        push_screen_pop(served, "CA" + "f" * 32, "+2290197999999")
+        push_screen_pop(served, rung_call_sid(served), CALLER)
+        page.wait_for_timeout(500)
+        assert page.inner_text("#pop-phone").strip() == CALLER
+        # A push with no profile leaves no stale name behind.
+        assert not page.is_visible("#pop-name")
+        assert not page.is_visible("#pop-person")
+        page.screenshot(path=str(tmp_path / "softphone-1280.png"), full_page=True)
 
-            # The agent answers; a push about another call never replaces it.
-            page.evaluate(ANSWER_A_CALL, [rung_call_sid(served), CALLER])
-            page.click("#answer")
-            page.wait_for_function(
-                "document.getElementById('call-state').textContent === 'En ligne'"
-            )
-            push_screen_pop(served, "CA" + "f" * 32, "+2290197999999")
-            push_screen_pop(served, rung_call_sid(served), CALLER)
-            page.wait_for_timeout(500)
-            assert page.inner_text("#pop-phone").strip() == CALLER
-            # A push with no profile leaves no stale name behind.
-            assert not page.is_visible("#pop-name")
-            assert not page.is_visible("#pop-person")
-            page.screenshot(path=str(tmp_path / "softphone-1280.png"), full_page=True)
-
-            # The device drops: the agent is taken out of routing and told why.
-            page.evaluate("window.twilioStub.device.unregister()")
-            wait_until(lambda: presence_of(served) == "offline", "offline")
-            page.wait_for_selector("#problem:not([hidden])")
-            assert "Hors ligne" in page.inner_text("#problem")
-            assert page.input_value("#presence") == "offline"
-            with page.expect_response("**/softphone/presence") as refused:
-                page.select_option("#presence", "available")
-            assert refused.value.status == 409
-            assert "pas connecté" in page.inner_text("#problem")
-            assert page.input_value("#presence") == "offline"
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.screenshot(path=str(tmp_path / "softphone-390.png"), full_page=True)
-        finally:
-            browser.close()
+        # The device drops: the agent is taken out of routing and told why.
+        page.evaluate("window.twilioStub.device.unregister()")
+        wait_until(lambda: presence_of(served) == "offline", "offline")
+        page.wait_for_selector("#problem:not([hidden])")
+        assert "Hors ligne" in page.inner_text("#problem")
+        assert page.input_value("#presence") == "offline"
+        with page.expect_response("**/softphone/presence") as refused:
+            page.select_option("#presence", "available")
+        assert refused.value.status == 409
+        assert "pas connecté" in page.inner_text("#problem")
+        assert page.input_value("#presence") == "offline"
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(tmp_path / "softphone-390.png"), full_page=True)
 
     assert errors == []
 
@@ -382,11 +347,7 @@ def signed_in_page(browser, served: Served, locale: str, errors: list[str]):
             status=200, content_type="application/javascript", body=TWILIO_STUB
         ),
     )
-    page.goto(f"{served.url}/login")
-    page.fill("input[name=email]", served.agent)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{served.url}/")
+    sign_in(page, served.url, served.agent)
     return page
 
 
@@ -402,157 +363,143 @@ def shoot(page, folder: Path, name: str) -> None:
 
 def test_an_agent_works_a_call_from_the_softphone(served, tmp_path):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    with chromium() as browser:
+        page = signed_in_page(browser, served, "fr-FR", errors)
+        page.goto(f"{served.url}/softphone?lang=fr")
+        page.wait_for_function("() => window.twilioStub.registered > 0")
+        page.wait_for_function(
+            "() => document.getElementById('device-state').textContent === 'Prêt'"
         )
-        try:
-            page = signed_in_page(browser, served, "fr-FR", errors)
-            page.goto(f"{served.url}/softphone?lang=fr")
-            page.wait_for_function("() => window.twilioStub.registered > 0")
-            page.wait_for_function(
-                "() => document.getElementById('device-state').textContent === 'Prêt'"
-            )
-            # No call: no ticket form, and nothing to save.
-            assert not page.is_visible("#current-ticket")
-            assert not page.is_visible("#call")
-            assert page.inner_text("#presence option:checked") == "Hors ligne"
-            # Even forced, a save with no call's ticket sends nothing.
-            patches: list[str] = []
-            page.on(
-                "request",
-                lambda request: (
-                    "/api/tickets" in request.url and patches.append(request.url)
-                ),
-            )
-            page.evaluate("document.getElementById('current-ticket').requestSubmit()")
-            assert "Aucun dossier" in page.inner_text("#problem")
-            page.evaluate("document.getElementById('problem').hidden = true")
-            shoot(page, tmp_path, "softphone-idle")
-            with page.expect_response("**/softphone/presence"):
-                page.select_option("#presence", "available")
-            wait_until(lambda: presence_of(served) == "available", "presence")
+        # No call: no ticket form, and nothing to save.
+        assert not page.is_visible("#current-ticket")
+        assert not page.is_visible("#call")
+        assert page.inner_text("#presence option:checked") == "Hors ligne"
+        # Even forced, a save with no call's ticket sends nothing.
+        patches: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                "/api/tickets" in request.url and patches.append(request.url)
+            ),
+        )
+        page.evaluate("document.getElementById('current-ticket').requestSubmit()")
+        assert "Aucun dossier" in page.inner_text("#problem")
+        page.evaluate("document.getElementById('problem').hidden = true")
+        shoot(page, tmp_path, "softphone-idle")
+        with page.expect_response("**/softphone/presence"):
+            page.select_option("#presence", "available")
+        wait_until(lambda: presence_of(served) == "available", "presence")
 
-            call_sid = a_call_rings_the_agent(served)
-            page.wait_for_selector("#pop-tickets a")
-            # The caller's open ticket, linked to its page; the caller, to theirs.
-            link = page.locator("#pop-tickets a").first
-            assert link.inner_text() == served.reference
-            assert link.get_attribute("href") == f"/tickets/{served.reference}"
-            assert (
-                page.get_attribute("#pop-phone", "href") == "/callers/%2B2290197000000"
-            )
-            assert "En cours" in page.inner_text("#pop-tickets") or "Nouveau" in (
-                page.inner_text("#pop-tickets")
-            )
+        call_sid = a_call_rings_the_agent(served)
+        page.wait_for_selector("#pop-tickets a")
+        # The caller's open ticket, linked to its page; the caller, to theirs.
+        link = page.locator("#pop-tickets a").first
+        assert link.inner_text() == served.reference
+        assert link.get_attribute("href") == f"/tickets/{served.reference}"
+        assert page.get_attribute("#pop-phone", "href") == "/callers/%2B2290197000000"
+        assert "En cours" in page.inner_text("#pop-tickets") or "Nouveau" in (
+            page.inner_text("#pop-tickets")
+        )
 
-            page.evaluate(A_CALL_THAT_ENDS, [call_sid, CALLER])
-            assert page.inner_text("#call-state") == "Appel entrant"
-            page.click("#answer")
-            agent_leg(served, call_sid, "in-progress")
-            # The ticket the answer opened, in the agent's charge, in the form.
-            page.wait_for_selector("#current-ticket:not([hidden])")
-            opened = page.inner_text("#ticket-reference")
-            assert opened != served.reference
-            assert ticket_of(served, opened)[0] == "assigned"
-            assert page.input_value("select[name=category]") == ""  # none chosen
-            assert page.inner_text("select[name=status] option:checked") == "Attribué"
-            page.wait_for_function(
-                "() => document.getElementById('call-timer').textContent >= '00:02'"
-            )
-            assert page.is_visible("#call-timer")
+        page.evaluate(A_CALL_THAT_ENDS, [call_sid, CALLER])
+        assert page.inner_text("#call-state") == "Appel entrant"
+        page.click("#answer")
+        agent_leg(served, call_sid, "in-progress")
+        # The ticket the answer opened, in the agent's charge, in the form.
+        page.wait_for_selector("#current-ticket:not([hidden])")
+        opened = page.inner_text("#ticket-reference")
+        assert opened != served.reference
+        assert ticket_of(served, opened)[0] == "assigned"
+        assert page.input_value("select[name=category]") == ""  # none chosen
+        assert page.inner_text("select[name=status] option:checked") == "Attribué"
+        page.wait_for_function(
+            "() => document.getElementById('call-timer').textContent >= '00:02'"
+        )
+        assert page.is_visible("#call-timer")
 
-            # The call is about the earlier request: attach it there instead.
-            with page.expect_response("**/softphone/attach") as attached:
-                page.click(f"button.attach[data-reference='{served.reference}']")
-            assert attached.value.status == 200
-            page.wait_for_function(
-                "(reference) => document.getElementById('ticket-reference')"
-                ".textContent === reference",
-                arg=served.reference,
-            )
-            assert "rattaché" in page.inner_text("#ticket-saved")
-            assert ticket_of(served, opened)[0] == "closed"
-            page.fill("textarea[name=note]", "Le citoyen rappelle pour son dossier.")
-            shoot(page, tmp_path, "softphone-call")
-            with page.expect_response("**/api/tickets/*") as saved:
-                page.click("#current-ticket button[type=submit]")
-            assert saved.value.status == 200
-            page.wait_for_function(
-                "() => document.getElementById('ticket-saved').textContent !== ''"
-            )
-            assert page.inner_text("#ticket-saved") == "Enregistré."
-            assert "note" in ticket_of(served, served.reference)[1]
-            assert patches == [f"{served.url}/api/tickets/{served.reference}"]
+        # The call is about the earlier request: attach it there instead.
+        with page.expect_response("**/softphone/attach") as attached:
+            page.click(f"button.attach[data-reference='{served.reference}']")
+        assert attached.value.status == 200
+        page.wait_for_function(
+            "(reference) => document.getElementById('ticket-reference')"
+            ".textContent === reference",
+            arg=served.reference,
+        )
+        assert "rattaché" in page.inner_text("#ticket-saved")
+        assert ticket_of(served, opened)[0] == "closed"
+        page.fill("textarea[name=note]", "Le citoyen rappelle pour son dossier.")
+        shoot(page, tmp_path, "softphone-call")
+        with page.expect_response("**/api/tickets/*") as saved:
+            page.click("#current-ticket button[type=submit]")
+        assert saved.value.status == 200
+        page.wait_for_function(
+            "() => document.getElementById('ticket-saved').textContent !== ''"
+        )
+        assert page.inner_text("#ticket-saved") == "Enregistré."
+        assert "note" in ticket_of(served, served.reference)[1]
+        assert patches == [f"{served.url}/api/tickets/{served.reference}"]
 
-            # The call ends: the form and the timer go.
-            page.click("#hangup")
-            page.wait_for_selector("#current-ticket", state="hidden")
-            assert not page.is_visible("#call-timer")
-            agent_leg(served, call_sid, "completed")
-            wait_until(lambda: presence_of(served) == "available", "free again")
+        # The call ends: the form and the timer go.
+        page.click("#hangup")
+        page.wait_for_selector("#current-ticket", state="hidden")
+        assert not page.is_visible("#call-timer")
+        agent_leg(served, call_sid, "completed")
+        wait_until(lambda: presence_of(served) == "available", "free again")
 
-            # Presence follows the device: dropped, offline; back, available.
-            page.evaluate("window.twilioStub.device.unregister()")
-            wait_until(lambda: presence_of(served) == "offline", "offline")
-            page.evaluate("window.twilioStub.device.register()")
-            wait_until(lambda: presence_of(served) == "available", "available again")
-            page.wait_for_function(
-                "() => document.getElementById('presence').value === 'available'"
-            )
-            assert "de nouveau connecté" in page.inner_text("#problem")
+        # Presence follows the device: dropped, offline; back, available.
+        page.evaluate("window.twilioStub.device.unregister()")
+        wait_until(lambda: presence_of(served) == "offline", "offline")
+        page.evaluate("window.twilioStub.device.register()")
+        wait_until(lambda: presence_of(served) == "available", "available again")
+        page.wait_for_function(
+            "() => document.getElementById('presence').value === 'available'"
+        )
+        assert "de nouveau connecté" in page.inner_text("#problem")
 
-            # The same page in English: the script's words come from the page.
-            page.goto(f"{served.url}/softphone?lang=en")
-            page.wait_for_function(
-                "() => document.getElementById('device-state').textContent === 'Ready'"
-            )
-            assert page.inner_text("#presence option:checked") == "Available"
-            assert page.inner_text("h1") == "Softphone"
-            shoot(page, tmp_path, "softphone-en")
-        finally:
-            browser.close()
+        # The same page in English: the script's words come from the page.
+        page.goto(f"{served.url}/softphone?lang=en")
+        page.wait_for_function(
+            "() => document.getElementById('device-state').textContent === 'Ready'"
+        )
+        assert page.inner_text("#presence option:checked") == "Available"
+        assert page.inner_text("h1") == "Softphone"
+        shoot(page, tmp_path, "softphone-en")
     assert errors == []
 
 
 def test_the_caller_page_from_the_screen_pop(served, tmp_path):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    with chromium() as browser:
+        page = signed_in_page(browser, served, "fr-FR", errors)
+        page.goto(f"{served.url}/softphone?lang=fr")
+        page.wait_for_function("() => window.twilioStub.registered > 0")
+        page.evaluate(
+            """(phone) => window.ecouteSoftphone.showScreenPop({
+              caller: {phone, name: "Awa Houngbédji"}, tickets: [], calls: [],
+              messages: [], recordings: []})""",
+            CALLER,
         )
-        try:
-            page = signed_in_page(browser, served, "fr-FR", errors)
-            page.goto(f"{served.url}/softphone?lang=fr")
-            page.wait_for_function("() => window.twilioStub.registered > 0")
-            page.evaluate(
-                """(phone) => window.ecouteSoftphone.showScreenPop({
-                  caller: {phone, name: "Awa Houngbédji"}, tickets: [], calls: [],
-                  messages: [], recordings: []})""",
-                CALLER,
-            )
-            page.click("#pop-phone")
-            page.wait_for_url(f"{served.url}/callers/%2B2290197000000")
-            assert page.inner_text("h1") == "Awa Houngbédji"
-            assert served.reference in page.inner_text("table.caller-tickets")
-            shoot(page, tmp_path, "caller")
+        page.click("#pop-phone")
+        page.wait_for_url(f"{served.url}/callers/%2B2290197000000")
+        assert page.inner_text("h1") == "Awa Houngbédji"
+        assert served.reference in page.inner_text("table.caller-tickets")
+        shoot(page, tmp_path, "caller")
 
-            # The profile form, through htmx: the page is not reloaded.
-            page.evaluate("window.stillHere = true")
-            page.fill("#email", "pas-une-adresse")
-            page.click("form.stack button[type=submit]")
-            page.wait_for_selector("#email-error")
-            assert "adresse e-mail" in page.inner_text("#email-error")
-            assert page.input_value("#email") == "pas-une-adresse"  # kept
-            shoot(page, tmp_path, "caller-error")
-            page.fill("#email", "awa@example.bj")
-            page.fill("#phones", f"{CALLER}\n0196000000")
-            page.click("form.stack button[type=submit]")
-            page.wait_for_selector("text=Profil enregistré.")
-            assert page.evaluate("window.stillHere") is True
-            assert "+2290196000000" in page.inner_text("ul.numbers")
-            assert "awa@example.bj" in page.inner_text(".profile")
-            shoot(page, tmp_path, "caller-saved")
-        finally:
-            browser.close()
+        # The profile form, through htmx: the page is not reloaded.
+        page.evaluate("window.stillHere = true")
+        page.fill("#email", "pas-une-adresse")
+        page.click("form.stack button[type=submit]")
+        page.wait_for_selector("#email-error")
+        assert "adresse e-mail" in page.inner_text("#email-error")
+        assert page.input_value("#email") == "pas-une-adresse"  # kept
+        shoot(page, tmp_path, "caller-error")
+        page.fill("#email", "awa@example.bj")
+        page.fill("#phones", f"{CALLER}\n0196000000")
+        page.click("form.stack button[type=submit]")
+        page.wait_for_selector("text=Profil enregistré.")
+        assert page.evaluate("window.stillHere") is True
+        assert "+2290196000000" in page.inner_text("ul.numbers")
+        assert "awa@example.bj" in page.inner_text(".profile")
+        shoot(page, tmp_path, "caller-saved")
     assert errors == []

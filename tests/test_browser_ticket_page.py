@@ -8,31 +8,33 @@ on; Playwright drives the browser with JavaScript on, so htmx sends the forms
 and swaps the ticket's part of the page. Screenshots at 1280 and 390 px wide.
 """
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, Response
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.extensions import db
 from app.models import Call, Recording, Role, Service, Ticket, TicketEvent
 from app.services import sla_clock
-from config import TestingConfig
 from recordings.storage import LocalStorage
-from tests.conftest import CALLER, LINE, FakeGateway, service_required
-from tests.factories import PASSWORD, make_caller, make_ticket, make_user, sid
+from tests.browser import (
+    WAIT_MS,
+    WIDER_THAN_SCREEN,
+    browser_app,
+    chromium,
+    serving,
+    sign_in,
+)
+from tests.conftest import CALLER, LINE
+from tests.factories import make_caller, make_ticket, make_user, sid
 from tests.media_standin import make_wav
-from tests.test_browser_recordings import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 
 pytestmark = pytest.mark.browser
 
 SECONDS = 3.0
-WIDER_THAN_SCREEN = "() => document.documentElement.scrollWidth > window.innerWidth"
 
 
 @dataclass(frozen=True)
@@ -47,19 +49,8 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        service_required("Debian chromium")
-
-    class BrowserConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'ecoute.sqlite3'}"
-        RECORDINGS_DIR = str(tmp_path / "recordings")
-        WTF_CSRF_ENABLED = True
-
-    app = create_app(BrowserConfig)
-    app.instance_path = str(tmp_path / "instance")
-    app.extensions["twilio"] = FakeGateway()
+    app = browser_app(tmp_path)
     with app.app_context():
-        db.create_all()
         pensions = Service(key="pensions", name="Direction des pensions")
         db.session.add(pensions)
         agent = make_user("awa@example.org", Role.AGENT)
@@ -78,7 +69,7 @@ def served(tmp_path) -> Iterator[Served]:
         )
         sla_clock.start(ticket)
         key = f"{sid('RE')}.wav"
-        stored = LocalStorage(BrowserConfig.RECORDINGS_DIR).save(
+        stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
             key, [make_wav(SECONDS)], 10 * 1024 * 1024
         )
         call = Call(
@@ -112,17 +103,8 @@ def served(tmp_path) -> Iterator[Served]:
         )
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", app, *seeded)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield Served(url, app, *seeded)
 
 
 def _watch(page: Page, errors: list[str]) -> None:
@@ -144,14 +126,6 @@ def _response(response: Response, errors: list[str]) -> None:
     # shows beside its form is a 4xx htmx asked for: none in these flows.
     if response.status >= 400 and not response.url.endswith("/favicon.ico"):
         errors.append(f"{response.status} {response.url}")
-
-
-def _sign_in(page: Page, url: str, email: str) -> None:
-    page.goto(f"{url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")
 
 
 def _shots(page: Page, folder: Path, name: str) -> None:
@@ -177,93 +151,82 @@ def _done(page: Page, words: str) -> None:
 
 def test_an_agent_takes_notes_writes_and_resolves(served, tmp_path):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = browser.new_page(locale="fr-FR")
+        _watch(page, errors)
+        sign_in(page, served.url, served.agent)
+
+        # From the queue, the ticket's row links to its page.
+        page.click(f"main a[href$='/tickets/{served.reference}']")
+        page.wait_for_url(f"{served.url}/tickets/{served.reference}")
+        assert served.reference in page.inner_text("h1")
+        assert page.locator("h1").count() == 1
+        head = page.inner_text(".ticket-head")
+        for shown in ("Adjoa Mensah", "MAT-20417", "Direction des pensions"):
+            assert shown in head
+        assert "Heures de Africa/Porto-Novo" in head
+        # An agent who did not take the call nor is in charge: no player.
+        assert page.locator("audio").count() == 0
+        _shots(page, tmp_path, "ticket-agent-opened")
+        page.evaluate("window.ecouteLoads = (window.ecouteLoads || 0) + 1")
+
+        # Take it: htmx swaps the header; the page is not loaded again.
+        page.click("#take-button")
+        _done(page, "Vous êtes maintenant responsable")
+        assert page.inner_text("#ticket-status") == "Attribué"
+        assert page.inner_text("#ticket-assignee") == "Awa Dossou"
+        assert page.locator("#take-button").count() == 0
+        # Now in charge, the agent may listen to the call.
+        assert page.locator("audio[preload=none]").count() == 1
+
+        # An internal note.
+        page.fill("#note-text", "Pièce d'identité vérifiée, dossier complet.")
+        page.click("#note-button")
+        _done(page, "Note interne ajoutée")
+        timeline = page.inner_text(".timeline")
+        assert "Pièce d'identité vérifiée, dossier complet." in timeline
+        assert "Note interne" in timeline
+
+        # A public message: the preview shows the text the citizen gets.
+        text = "Votre dossier est complet. Le paiement suivra sous huit jours."
+        page.locator("#message-text").press_sequentially(text, delay=5)
+        page.wait_for_function(
+            "(text) => { const sms = document.getElementById('message-sms');"
+            " return !!sms && sms.textContent.endsWith(text); }",
+            arg=text,
         )
-        try:
-            page = browser.new_page(locale="fr-FR")
-            _watch(page, errors)
-            _sign_in(page, served.url, served.agent)
+        sms = page.inner_text("#message-sms")
+        assert sms.startswith(f"Centre d'écoute, dossier {served.reference}: ")
+        assert page.inner_text("#message-segments") == "1 SMS"
+        _shots(page, tmp_path, "ticket-agent-preview")
+        page.click("#message-button")
+        _done(page, "Message envoyé au citoyen")
+        assert text in page.inner_text(".timeline")
 
-            # From the queue, the ticket's row links to its page.
-            page.click(f"main a[href$='/tickets/{served.reference}']")
-            page.wait_for_url(f"{served.url}/tickets/{served.reference}")
-            assert served.reference in page.inner_text("h1")
-            assert page.locator("h1").count() == 1
-            head = page.inner_text(".ticket-head")
-            for shown in ("Adjoa Mensah", "MAT-20417", "Direction des pensions"):
-                assert shown in head
-            assert "Heures de Africa/Porto-Novo" in head
-            # An agent who did not take the call nor is in charge: no player.
-            assert page.locator("audio").count() == 0
-            _shots(page, tmp_path, "ticket-agent-opened")
-            page.evaluate("window.ecouteLoads = (window.ecouteLoads || 0) + 1")
+        # Resolving without an answer is refused beside the form, which
+        # gets the focus (the page's script swaps htmx's 400 in).
+        page.click("#resolve-button")
+        page.wait_for_selector("#resolve-error")
+        assert "nécessaire pour résoudre" in page.inner_text("#resolve-error")
+        assert page.evaluate("document.activeElement.id") == "resolve-error"
+        assert page.inner_text("#ticket-status") == "Attribué"
 
-            # Take it: htmx swaps the header; the page is not loaded again.
-            page.click("#take-button")
-            _done(page, "Vous êtes maintenant responsable")
-            assert page.inner_text("#ticket-status") == "Attribué"
-            assert page.inner_text("#ticket-assignee") == "Awa Dossou"
-            assert page.locator("#take-button").count() == 0
-            # Now in charge, the agent may listen to the call.
-            assert page.locator("audio[preload=none]").count() == 1
-
-            # An internal note.
-            page.fill("#note-text", "Pièce d'identité vérifiée, dossier complet.")
-            page.click("#note-button")
-            _done(page, "Note interne ajoutée")
-            timeline = page.inner_text(".timeline")
-            assert "Pièce d'identité vérifiée, dossier complet." in timeline
-            assert "Note interne" in timeline
-
-            # A public message: the preview shows the text the citizen gets.
-            text = "Votre dossier est complet. Le paiement suivra sous huit jours."
-            page.locator("#message-text").press_sequentially(text, delay=5)
-            page.wait_for_function(
-                "(text) => { const sms = document.getElementById('message-sms');"
-                " return !!sms && sms.textContent.endsWith(text); }",
-                arg=text,
-            )
-            sms = page.inner_text("#message-sms")
-            assert sms.startswith(f"Centre d'écoute, dossier {served.reference}: ")
-            assert page.inner_text("#message-segments") == "1 SMS"
-            _shots(page, tmp_path, "ticket-agent-preview")
-            page.click("#message-button")
-            _done(page, "Message envoyé au citoyen")
-            assert text in page.inner_text(".timeline")
-
-            # Resolving without an answer is refused beside the form, which
-            # gets the focus (the page's script swaps htmx's 400 in).
-            page.click("#resolve-button")
-            page.wait_for_selector("#resolve-error")
-            assert "nécessaire pour résoudre" in page.inner_text("#resolve-error")
-            assert page.evaluate("document.activeElement.id") == "resolve-error"
-            assert page.inner_text("#ticket-status") == "Attribué"
-
-            # The answer, with its preview, resolves the request.
-            answer = (
-                "Le virement de mars a été fait le 3 avril ; vérifiez votre compte."
-            )
-            page.locator("#resolve-text").press_sequentially(answer, delay=5)
-            page.wait_for_function(
-                "() => { const sms = document.getElementById('resolve-sms');"
-                " return !!sms && sms.textContent.includes('Le virement'); }"
-            )
-            assert "est résolu." in page.inner_text("#resolve-sms")
-            page.click("#resolve-button")
-            _done(page, "La réponse est enregistrée")
-            assert page.inner_text("#ticket-status") == "Résolu"
-            assert page.locator("#form-resolve").count() == 0
-            assert page.locator("#reopen-button").count() == 1
-            # All of it without loading the page again.
-            assert page.evaluate("window.ecouteLoads") == 1
-            _shots(page, tmp_path, "ticket-agent-resolved")
-        finally:
-            browser.close()
+        # The answer, with its preview, resolves the request.
+        answer = "Le virement de mars a été fait le 3 avril ; vérifiez votre compte."
+        page.locator("#resolve-text").press_sequentially(answer, delay=5)
+        page.wait_for_function(
+            "() => { const sms = document.getElementById('resolve-sms');"
+            " return !!sms && sms.textContent.includes('Le virement'); }"
+        )
+        assert "est résolu." in page.inner_text("#resolve-sms")
+        page.click("#resolve-button")
+        _done(page, "La réponse est enregistrée")
+        assert page.inner_text("#ticket-status") == "Résolu"
+        assert page.locator("#form-resolve").count() == 0
+        assert page.locator("#reopen-button").count() == 1
+        # All of it without loading the page again.
+        assert page.evaluate("window.ecouteLoads") == 1
+        _shots(page, tmp_path, "ticket-agent-resolved")
 
     # The one refusal asked for above, and nothing else.
     refused = f"400 {served.url}/tickets/{served.reference}/resolve"
@@ -281,37 +244,28 @@ def test_an_agent_takes_notes_writes_and_resolves(served, tmp_path):
 
 def test_a_supervisor_listens_inline(served, tmp_path):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = browser.new_page(locale="fr-FR")
+        _watch(page, errors)
+        sign_in(page, served.url, served.supervisor)
+        page.goto(f"{served.url}/tickets/{served.reference}")
+        audio = page.locator(".timeline audio")
+        assert audio.count() == 1
+        assert audio.get_attribute("preload") == "none"
+        audio.evaluate("audio => audio.play()")
+        page.wait_for_function(
+            "() => document.querySelector('.timeline audio').currentTime > 0.2"
         )
-        try:
-            page = browser.new_page(locale="fr-FR")
-            _watch(page, errors)
-            _sign_in(page, served.url, served.supervisor)
-            page.goto(f"{served.url}/tickets/{served.reference}")
-            audio = page.locator(".timeline audio")
-            assert audio.count() == 1
-            assert audio.get_attribute("preload") == "none"
-            audio.evaluate("audio => audio.play()")
-            page.wait_for_function(
-                "() => document.querySelector('.timeline audio').currentTime > 0.2"
-            )
-            audio.evaluate("audio => audio.pause()")
-            # The hold is theirs to set.
-            assert page.locator("#hold-button").count() == 1
-            _shots(page, tmp_path, "ticket-supervisor-listening")
+        audio.evaluate("audio => audio.pause()")
+        # The hold is theirs to set.
+        assert page.locator("#hold-button").count() == 1
+        _shots(page, tmp_path, "ticket-supervisor-listening")
 
-            # Their listening is in the timeline, for supervisors.
-            page.reload()
-            listened = page.locator(".timeline [data-action=listened]")
-            assert listened.count() == 1
-            assert "Enregistrement écouté" in listened.inner_text()
-        finally:
-            browser.close()
+        # Their listening is in the timeline, for supervisors.
+        page.reload()
+        listened = page.locator(".timeline [data-action=listened]")
+        assert listened.count() == 1
+        assert "Enregistrement écouté" in listened.inner_text()
 
     assert errors == [], "\n".join(errors)
     with served.app.app_context():
