@@ -5,10 +5,12 @@ a SQLite file with CSRF on, the server in a thread, the browser and the login
 form are the same for all of them, so they live here once.
 """
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -16,9 +18,12 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
+from app.models import Call, Recording
 from config import TestingConfig
+from recordings.storage import LocalStorage
 from tests.conftest import FakeGateway, service_required
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, sid
+from tests.media_standin import make_wav
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -65,6 +70,31 @@ def browser_app(
     return app
 
 
+def stored_recording(
+    app: Flask, call: Call, ticket_id: int, seconds: float
+) -> Recording:
+    """A WAV of `seconds` in the app's storage and its row, as the worker leaves
+    a fetched recording: what a page can play. The caller adds and commits it."""
+    audio = make_wav(seconds)
+    key = f"{sid('RE')}.wav"
+    stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
+        key, [audio], 10 * 1024 * 1024
+    )
+    assert stored.sha256 == hashlib.sha256(audio).hexdigest()
+    return Recording(
+        recording_sid=key[:-4],
+        call=call,
+        ticket_id=ticket_id,
+        status="completed",
+        duration=int(seconds),
+        media_status="stored",
+        storage_key=key,
+        media_format="wav",
+        size_bytes=stored.size,
+        sha256=stored.sha256,
+    )
+
+
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """The app under werkzeug's threaded server on a free port: its base URL."""
@@ -96,6 +126,22 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def watched_page(browser: Browser, errors: list[str], **options: Any) -> Page:
+    """A new page (`options` as for Browser.new_page) whose uncaught script
+    errors and Content-Security-Policy refusals are appended to `errors`."""
+    page = browser.new_page(**options)
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # A Content-Security-Policy violation shows as a console error.
+    page.on(
+        "console",
+        lambda message: (
+            "Content Security Policy" in message.text and errors.append(message.text)
+        ),
+    )
+    return page
 
 
 def sign_in(page: Page, url: str, email: str, password: str = PASSWORD) -> None:

@@ -22,6 +22,7 @@ from tests.browser import (
     chromium,
     serving,
     sign_in,
+    watched_page,
 )
 from tests.factories import make_user
 
@@ -65,20 +66,10 @@ def shoot(page: Page, folder: Path, name: str) -> None:
 def test_an_admin_creates_a_user_and_adds_a_focal_point(served, tmp_path):
     errors: list[str] = []
     with chromium() as browser:
-        context = browser.new_context(
-            locale="fr-FR", viewport={"width": 1280, "height": 900}
+        page = watched_page(
+            browser, errors, locale="fr-FR", viewport={"width": 1280, "height": 900}
         )
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # A CSP violation is a console error; a failed request is a response.
-        page.on(
-            "console",
-            lambda message: (
-                "Content Security Policy" in message.text
-                and errors.append(message.text)
-            ),
-        )
+        # A failed request is a response, not a console message.
         page.on(
             "response",
             lambda response: (

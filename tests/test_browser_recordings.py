@@ -4,7 +4,6 @@ The real app runs under a real server in a thread, on a SQLite file (the server
 thread has its own connections) with CSRF on; Playwright drives the browser.
 """
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,11 +13,17 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Call, Recording, Role, TicketEvent
 from recordings.pages import WAVESURFER
-from recordings.storage import LocalStorage
-from tests.browser import WAIT_MS, browser_app, chromium, serving, sign_in
+from tests.browser import (
+    WAIT_MS,
+    browser_app,
+    chromium,
+    serving,
+    sign_in,
+    stored_recording,
+    watched_page,
+)
 from tests.conftest import CALLER, LINE, service_required
 from tests.factories import make_caller, make_ticket, make_user, sid
-from tests.media_standin import make_wav
 
 pytestmark = pytest.mark.browser
 
@@ -42,12 +47,6 @@ def served(tmp_path) -> Iterator[Served]:
     with app.app_context():
         supervisor = make_user("chef@example.org", Role.SUPERVISOR)
         agent = make_user("agent@example.org", Role.AGENT)
-        audio = make_wav(SECONDS)
-        key = f"{sid('RE')}.wav"
-        stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
-            key, [audio], 10 * 1024 * 1024
-        )
-        assert stored.sha256 == hashlib.sha256(audio).hexdigest()
         caller = make_caller(CALLER)
         ticket = make_ticket(caller, line=LINE, category="service")
         call = Call(
@@ -57,18 +56,7 @@ def served(tmp_path) -> Iterator[Served]:
             line=LINE,
             agent_id=agent.id,
         )
-        recording = Recording(
-            recording_sid=key[:-4],
-            call=call,
-            ticket_id=ticket.id,
-            status="completed",
-            duration=int(SECONDS),
-            media_status="stored",
-            storage_key=key,
-            media_format="wav",
-            size_bytes=stored.size,
-            sha256=stored.sha256,
-        )
+        recording = stored_recording(app, call, ticket.id, SECONDS)
         db.session.add_all([call, recording])
         db.session.commit()
         seeded = (recording.id, ticket.display_reference, supervisor.email)
@@ -95,18 +83,7 @@ WAVEFORM_DRAWN = """() => {
 def test_supervisor_plays_a_recording_beside_its_ticket(served):
     errors: list[str] = []
     with chromium() as browser:
-        page = browser.new_page(locale="fr-FR")
-        page.set_default_timeout(WAIT_MS)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # A Content-Security-Policy violation shows as a console error.
-        page.on(
-            "console",
-            lambda message: (
-                "Content Security Policy" in message.text
-                and errors.append(message.text)
-            ),
-        )
-
+        page = watched_page(browser, errors, locale="fr-FR")
         sign_in(page, served.url, served.supervisor)
 
         # The nav link, then the recording from the list.

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.models import Call, Presence, Role, Ticket
 from app.telephony import SoftphoneKeys
 from config import TestingConfig
-from tests.browser import WAIT_MS, browser_app, chromium, serving, sign_in
+from tests.browser import WAIT_MS, browser_app, chromium, serving, sign_in, watched_page
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_user
 from tests.test_migrations import flask_env, run_flask
@@ -169,17 +169,7 @@ def test_agent_sees_the_callers_history_when_a_call_rings_them(served, tmp_path)
     )
     errors: list[str] = []
     with chromium() as browser:
-        page = browser.new_page(locale="fr-FR")
-        page.set_default_timeout(WAIT_MS)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # A Content-Security-Policy violation shows as a console error.
-        page.on(
-            "console",
-            lambda message: (
-                "Content Security Policy" in message.text
-                and errors.append(message.text)
-            ),
-        )
+        page = watched_page(browser, errors, locale="fr-FR")
 
         def stub(route: Route) -> None:
             route.fulfill(
@@ -332,14 +322,8 @@ def ticket_of(served: Served, reference: str) -> tuple[str, list[str]]:
 
 
 def signed_in_page(browser, served: Served, locale: str, errors: list[str]):
-    page = browser.new_page(locale=locale, viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(WAIT_MS)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            "Content Security Policy" in message.text and errors.append(message.text)
-        ),
+    page = watched_page(
+        browser, errors, locale=locale, viewport={"width": 1280, "height": 900}
     )
     page.route(
         "**/softphone/vendor/twilio.min.js",

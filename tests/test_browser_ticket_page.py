@@ -17,9 +17,8 @@ from playwright.sync_api import ConsoleMessage, Page, Response
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Call, Recording, Role, Service, Ticket, TicketEvent
+from app.models import Call, Role, Service, Ticket, TicketEvent
 from app.services import sla_clock
-from recordings.storage import LocalStorage
 from tests.browser import (
     WAIT_MS,
     WIDER_THAN_SCREEN,
@@ -27,10 +26,10 @@ from tests.browser import (
     chromium,
     serving,
     sign_in,
+    stored_recording,
 )
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_user, sid
-from tests.media_standin import make_wav
 
 pytestmark = pytest.mark.browser
 
@@ -68,10 +67,6 @@ def served(tmp_path) -> Iterator[Served]:
             description="Ma pension de mars n'est pas arrivée. J'ai appelé deux fois.",
         )
         sla_clock.start(ticket)
-        key = f"{sid('RE')}.wav"
-        stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
-            key, [make_wav(SECONDS)], 10 * 1024 * 1024
-        )
         call = Call(
             call_sid=sid("CA"),
             caller=caller,
@@ -81,18 +76,7 @@ def served(tmp_path) -> Iterator[Served]:
             duration=62,
         )
         ticket.calls.append(call)
-        recording = Recording(
-            recording_sid=key[:-4],
-            call=call,
-            ticket_id=ticket.id,
-            status="completed",
-            duration=int(SECONDS),
-            media_status="stored",
-            storage_key=key,
-            media_format="wav",
-            size_bytes=stored.size,
-            sha256=stored.sha256,
-        )
+        recording = stored_recording(app, call, ticket.id, SECONDS)
         db.session.add_all([call, recording])
         db.session.commit()
         seeded = (
