@@ -49,6 +49,7 @@ from app.services.visibility import visible_tickets
 from app.sla import current_plans
 
 PAGE_SIZE = 50
+EXPORT_BATCH = 500  # rows an export reads at a time
 FINISHED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 OPEN = "open"  # the pseudo-status "everything not resolved or closed"
 SORTS = ("newest", "oldest", "due", "priority")
@@ -385,13 +386,14 @@ def queue_page(
     filters: Filters,
     user: User,
     cursor: str | None = None,
-    limit: int = PAGE_SIZE,
+    limit: int | None = None,
     now: datetime | None = None,
     count: bool = True,
 ) -> Page:
     """One page of the view; `cursor` is the `next` of the previous page.
     Raises InvalidCursor on a cursor not ours (or another order's)."""
     now = now or utcnow()
+    limit = limit or PAGE_SIZE
     where = conditions(filters, user, now)
     order = _order(filters.sort)
     after = order.after(decode_cursor(cursor, filters.sort)) if cursor else None
@@ -419,13 +421,13 @@ def queue_page(
     return Page(tickets, following, total, shown_before + 1 if tickets else 0)
 
 
-def all_rows(filters: Filters, user: User, batch: int = 500) -> Iterator[Ticket]:
+def all_rows(filters: Filters, user: User) -> Iterator[Ticket]:
     """Every ticket of the view, a keyset page at a time: an export of a large
     view never holds more than one page."""
     now = utcnow()
     cursor = None
     while True:
-        page = queue_page(filters, user, cursor, batch, now=now, count=False)
+        page = queue_page(filters, user, cursor, EXPORT_BATCH, now=now, count=False)
         yield from page.tickets
         for ticket in page.tickets:
             db.session.expunge(ticket)
