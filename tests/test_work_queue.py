@@ -346,7 +346,8 @@ def test_htmx_gets_the_results_alone_with_the_views_and_languages_again(
     client, people, queue
 ):
     login(client, people["chef"])
-    response = get(client, "/?status=waiting", headers={"HX-Request": "true"})
+    htmx = {"HX-Request": "true"}
+    response = get(client, "/?status=waiting", headers=htmx)
     text = response.get_data(as_text=True)
     assert "<html" not in text
     assert 'id="results"' in text
@@ -356,6 +357,14 @@ def test_htmx_gets_the_results_alone_with_the_views_and_languages_again(
     # The language switch keeps the filters htmx put in the address.
     assert "status=waiting&amp;lang=en" in text
     assert "HX-Request" in response.headers["Vary"]
+    # The address pushed holds the filters chosen, not the form's empty fields.
+    typed = get(client, "/?q=&status=waiting&priority=&sort=newest", headers=htmx)
+    assert typed.headers["HX-Push-Url"] == "/?status=waiting"
+    # The refresh (triggered by #results) pushes nothing.
+    refresh_ = get(
+        client, "/?status=waiting", headers={**htmx, "HX-Trigger": "results"}
+    )
+    assert "HX-Push-Url" not in refresh_.headers
     # A history restore needs the whole page.
     whole = get(
         client,

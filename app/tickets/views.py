@@ -136,6 +136,11 @@ def index() -> tuple[str, int, dict[str, str]]:
     }
     headers = {"Vary": "HX-Request"}
     if partial:
+        if request.headers.get("HX-Trigger") != "results":
+            # The address the filters or a page link pushes: only the filters
+            # chosen, not every empty field of the form. (The refresh every
+            # 30 s, triggered by #results itself, pushes nothing.)
+            headers["HX-Push-Url"] = view_url(filters, cursor)
         # htmx swaps no 4xx answer: the results say what went wrong instead.
         return render_template("tickets/_results.html", **context), 200, headers
     status = 400 if bad else 200
