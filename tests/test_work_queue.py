@@ -1,7 +1,9 @@
 """The work queue at `/`: filters, saved views, orders, pages, counts, CSV export."""
 
+import base64
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -249,7 +251,25 @@ def test_a_new_ticket_never_shifts_a_row_onto_the_next_page(
     ]
 
 
-@pytest.mark.parametrize("cursor", ["nonsense", "eyJhIjoxfQ", "W10"])
+def cursor_of(*keys) -> str:
+    return base64.urlsafe_b64encode(
+        json.dumps(["newest", list(keys)]).encode()
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "nonsense",
+        "eyJhIjoxfQ",
+        "W10",
+        cursor_of("2026-03-01T10:00:00", 5),  # no time zone
+        cursor_of("2026-03-01T10:00:00+00:00", 2**70),  # not a database integer
+        cursor_of("0001-01-01T00:00:00+14:00", 5),  # before the first instant
+        cursor_of("2026-03-01T10:00:00+00:00", "5"),
+        cursor_of("2026-03-01T10:00:00+00:00", True),
+    ],
+)
 def test_a_cursor_not_ours_is_refused_with_a_message(client, people, queue, cursor):
     login(client, people["chef"])
     response = get(client, f"/?after={cursor}&lang=en")
@@ -280,6 +300,8 @@ def test_a_cursor_of_another_order_is_refused(client, people, queue, monkeypatch
         "created_from=2026-13-01",
         "created_to=yesterday",
         "created_from=2026-03-02&created_to=2026-03-01",
+        "created_from=0001-01-01",
+        "created_to=9999-12-31",
         "overdue=maybe",
         "sort=random",
         "q=hello",

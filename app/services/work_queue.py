@@ -147,10 +147,17 @@ def offered(language: str) -> Offered:
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+# Days a centre's midnight can be computed for, with room for the zone's offset.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def _day(text: str) -> date:
     if not DATE.fullmatch(text):
         raise ValueError(text)
-    return date.fromisoformat(text)
+    day = date.fromisoformat(text)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(text)
+    return day
 
 
 def parse_filters(args: Mapping[str, str], choices: Offered) -> tuple[Filters, list]:
@@ -263,7 +270,12 @@ def _centre_midnight(day: date) -> datetime:
 
 
 def conditions(filters: Filters, user: User, now: datetime) -> list[ColumnElement]:
-    found: list[ColumnElement] = [visible_tickets(user)]
+    """What the user may see, narrowed by the filters."""
+    return [visible_tickets(user), *narrowing(filters, user, now)]
+
+
+def narrowing(filters: Filters, user: User, now: datetime) -> list[ColumnElement]:
+    found: list[ColumnElement] = []
     if filters.status == OPEN:
         found.append(Ticket.status.not_in(FINISHED))
     elif filters.status:
@@ -357,12 +369,12 @@ def decode_cursor(cursor: str, sort: str) -> list:
                 moment = datetime.fromisoformat(value)
                 if moment.tzinfo is None:
                     raise ValueError(value)
-                values.append(moment)
-            elif isinstance(value, int) and not isinstance(value, bool):
+                values.append(moment.astimezone(UTC))
+            elif type(value) is int and 0 <= value < 2**63:  # a database integer
                 values.append(value)
             else:
                 raise ValueError(value)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
         raise InvalidCursor("not a cursor this list gave") from None
     return values
 
@@ -440,7 +452,7 @@ def saved_view_counts(user: User, now: datetime | None = None) -> dict[str, int]
     """How many tickets each saved view holds, in one statement."""
     now = now or utcnow()
     counts = [
-        func.count().filter(and_(true(), *conditions(view.filters, user, now)[1:]))
+        func.count().filter(and_(true(), *narrowing(view.filters, user, now)))
         for view in SAVED_VIEWS
     ]
     row = db.session.execute(
