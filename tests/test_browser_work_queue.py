@@ -227,5 +227,22 @@ def test_the_filters_work_without_javascript_on_a_phone(served, tmp_path):
             assert set(words) == {"Urgente"}
             assert not page.evaluate(WIDER_THAN_SCREEN)
             shoot(page, tmp_path, "queue-urgent-overdue-nojs-360")
+
+            # The request form, a button away, with its CSRF token.
+            page.click("a.button.primary")
+            page.wait_for_url(f"{served.url}/tickets/new")
+            assert page.inner_text("h1") == "Enregistrer une demande"
+            page.fill("input[name=phone]", "97 00 00 00")
+            page.select_option("select[name=channel]", "counter")
+            page.select_option("select[name=category]", "pension")
+            page.fill("textarea[name=description]", "Pension de mars non versée.")
+            shoot(page, tmp_path, "request-form-nojs-360")
+            page.click("form.stack button[type=submit]")
+            page.wait_for_url("**/?q=*")
+            assert "Demande enregistrée" in page.inner_text("main .flash")
+            rows = page.locator("#results tbody tr")
+            assert rows.count() == 1
+            assert "Guichet" in rows.first.inner_text()
+            assert not page.evaluate(WIDER_THAN_SCREEN)
         finally:
             browser.close()

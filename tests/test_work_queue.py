@@ -501,6 +501,19 @@ def test_the_request_form_has_its_own_page(client, people):
     assert ticket.display_reference in response.headers["Location"]
 
 
+def test_the_request_form_chooses_no_category_for_the_agent(client, people):
+    login(client, people["awa"])
+    form = get(client, "/tickets/new?lang=en").get_data(as_text=True)
+    category = re.search(r'<select id="category".*?</select>', form, re.DOTALL)
+    assert '<option value="">Choose a category</option>' in category.group(0)
+    assert "selected" not in category.group(0)
+    response = client.post(
+        "/tickets/new", data={"phone": CALLER, "channel": "counter", "category": ""}
+    )
+    assert response.status_code == 400
+    assert db.session.scalars(select(Ticket)).all() == []
+
+
 def test_a_bad_request_form_comes_back_with_its_errors(client, people):
     login(client, people["awa"])
     response = client.post(
