@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -386,8 +386,9 @@ def decode_cursor(cursor: str, sort: str) -> list:
 class Page:
     tickets: list[Ticket]
     next: str | None  # the cursor of the following page; None on the last
-    total: int  # the whole filtered set
-    first: int  # the position of the first row shown (1-based; 0 when empty)
+    total: int = 0  # the whole filtered set
+    first: int = 0  # the position of the first row shown (1-based; 0 when empty)
+    views: dict[str, int] = field(default_factory=dict)  # saved view -> count
 
     @property
     def last(self) -> int:
@@ -423,14 +424,34 @@ def queue_page(
     following = None
     if len(rows) > limit:
         following = encode_cursor(filters.sort, list(rows[limit - 1][1:]))
-    total = shown_before = 0
-    if count:
-        # The total and the rows before this page, in one statement.
-        before = func.count().filter(~after) if after is not None else literal(0)
-        total, shown_before = db.session.execute(
-            select(func.count(), before).select_from(Ticket).where(*where)
-        ).one()
-    return Page(tickets, following, total, shown_before + 1 if tickets else 0)
+    if not count:
+        return Page(tickets, following)
+    counted = _counts(filters, user, now, after)
+    first = counted["before"] + 1 if tickets else 0
+    views = {view.name: counted[view.name] for view in SAVED_VIEWS}
+    return Page(tickets, following, counted["total"], first, views)
+
+
+def _counts(
+    filters: Filters, user: User, now: datetime, after: ColumnElement | None
+) -> dict[str, int]:
+    """The view's total, the rows before this page and each saved view's count,
+    in one statement: one pass over what the user may see, not one per figure."""
+    where = and_(true(), *narrowing(filters, user, now))
+    columns = {
+        "total": func.count().filter(where),
+        "before": func.count().filter(and_(where, ~after))
+        if after is not None
+        else literal(0),
+    }
+    for view in SAVED_VIEWS:
+        columns[view.name] = func.count().filter(
+            and_(true(), *narrowing(view.filters, user, now))
+        )
+    row = db.session.execute(
+        select(*columns.values()).select_from(Ticket).where(visible_tickets(user))
+    ).one()
+    return dict(zip(columns, row, strict=True))
 
 
 def all_rows(filters: Filters, user: User) -> Iterator[Ticket]:
@@ -446,19 +467,6 @@ def all_rows(filters: Filters, user: User) -> Iterator[Ticket]:
         if page.next is None:
             return
         cursor = page.next
-
-
-def saved_view_counts(user: User, now: datetime | None = None) -> dict[str, int]:
-    """How many tickets each saved view holds, in one statement."""
-    now = now or utcnow()
-    counts = [
-        func.count().filter(and_(true(), *narrowing(view.filters, user, now)))
-        for view in SAVED_VIEWS
-    ]
-    row = db.session.execute(
-        select(*counts).select_from(Ticket).where(visible_tickets(user))
-    ).one()
-    return {view.name: number for view, number in zip(SAVED_VIEWS, row, strict=True)}
 
 
 def saved_view_named(filters: Filters) -> str | None:
