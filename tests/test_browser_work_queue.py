@@ -157,6 +157,8 @@ def test_a_supervisor_filters_overdue_tickets_and_pages_on(served, tmp_path):
             assert badges.count() == 50
             assert page.locator("#results tbody .badge.late").count() >= 50
             assert "en retard de" in badges.first.inner_text()
+            summary_ = page.text_content("details.queue-filters summary") or ""
+            assert summary_.strip() == "Filtres (1)"
             current = page.locator("#saved-views a[aria-current=page]")
             assert current.inner_text().startswith("En retard")
             export = page.get_attribute("#results a[download]", "href")
