@@ -94,7 +94,7 @@ class Filters:
         return values
 
     @property
-    def narrowing(self) -> int:
+    def narrowed_by(self) -> int:
         """How many filters narrow the list (the order is not one)."""
         return len(self.args()) - ("sort" in self.args())
 
@@ -275,6 +275,7 @@ def conditions(filters: Filters, user: User, now: datetime) -> list[ColumnElemen
 
 
 def narrowing(filters: Filters, user: User, now: datetime) -> list[ColumnElement]:
+    """The filters' own conditions, without the visibility that always goes first."""
     found: list[ColumnElement] = []
     if filters.status == OPEN:
         found.append(Ticket.status.not_in(FINISHED))
