@@ -40,13 +40,13 @@ def test_login_shows_the_tickets_in_french_by_default(csrf_app, client):
     response = login(client, user.email, token=csrf_token(client))
     assert response.status_code == 302
     page = client.get("/").get_data(as_text=True)
-    assert "Derniers dossiers" in page
+    assert "File de travail" in page
     assert ticket.display_reference in page
     # The fixture's app context spans requests, and Flask-Babel caches the locale
     # in it; in production every request has its own context.
     refresh()
     english = client.get("/?lang=en").get_data(as_text=True)
-    assert "Latest tickets" in english
+    assert "Work queue" in english
 
 
 def test_login_form_without_csrf_token_is_refused(csrf_app, client):

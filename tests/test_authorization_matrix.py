@@ -236,6 +236,17 @@ def html_rows(world: World, response: TestResponse) -> set[str]:
     return {label for marker, label in world.labels.items() if marker in rows}
 
 
+def htmx_as(client: FlaskClient, world: World, who: str) -> dict[str, str]:
+    """A session, asking as htmx does: the results alone."""
+    return {**page_as(client, world, who), "HX-Request": "true"}
+
+
+def csv_rows(world: World, response: TestResponse) -> set[str]:
+    """The labels of the references in an export's first column."""
+    lines = response.get_data(as_text=True).splitlines()[1:]
+    return {world.labels[line.split(",")[0]] for line in lines}
+
+
 def recording_links(world: World, response: TestResponse) -> set[str]:
     page = response.get_data(as_text=True)
     return {
@@ -319,6 +330,34 @@ ENDPOINTS = [
     ),
     Endpoint(
         "ticket page Ti", "/tickets/{Ti}", page_as, no_rows, pages(set(), set(), set())
+    ),
+    # The work queue: filters and saved views narrow what one may see, never widen.
+    Endpoint("queue open by due", "/?status=open&sort=due", page_as, html_rows, DESK),
+    Endpoint(
+        "queue salaries",
+        "/?service=salaries",
+        page_as,
+        html_rows,
+        pages(set(), {"Ts"}, {"Ts"}),
+    ),
+    Endpoint(
+        "queue unassigned",
+        "/?assignee=nobody",
+        page_as,
+        html_rows,
+        pages(*[{"Ti"}] * 3),
+    ),
+    Endpoint("queue results (htmx)", "/?status=open", htmx_as, html_rows, DESK),
+    Endpoint("queue export", "/tickets/export.csv", page_as, csv_rows, DESK),
+    Endpoint(
+        "queue export salaries",
+        "/tickets/export.csv?service=salaries",
+        page_as,
+        csv_rows,
+        pages(set(), {"Ts"}, {"Ts"}),
+    ),
+    Endpoint(
+        "request form", "/tickets/new", page_as, no_rows, pages(set(), set(), set())
     ),
     Endpoint(
         "recordings list",

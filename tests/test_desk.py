@@ -66,7 +66,7 @@ def test_a_walk_in_request_is_registered_and_acknowledged(client, desk, sms):
             "channel": "counter",
             "category": "payment",
             "description": "Pension de novembre non versée",
-            "csrf_token": token(client, "/"),
+            "csrf_token": token(client, "/tickets/new"),
         },
     )
     assert response.status_code == 302
@@ -93,7 +93,7 @@ def test_bad_requests_are_refused_with_the_form_shown_again(client, desk, field,
         "description": "",
     }
     data[field] = value
-    data["csrf_token"] = token(client, "/")
+    data["csrf_token"] = token(client, "/tickets/new")
     response = client.post("/tickets", data=data)
     assert response.status_code == 400
     assert db.session.scalars(select(Ticket)).all() == []

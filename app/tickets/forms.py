@@ -27,7 +27,11 @@ class NewRequestForm(FlaskForm):
     ) -> None:
         super().__init__(**kwargs)
         self.region = region
-        self.category.choices = [SelectChoice(key, label) for key, label in categories]
+        # No category is chosen for the agent: a silent first option would file
+        # requests in whatever category the list starts with.
+        self.category.choices = [SelectChoice("", _l("Choose a category"))] + [
+            SelectChoice(key, label) for key, label in categories
+        ]
         self.e164: str | None = None
 
     def validate_phone(self, field: StringField) -> None:
