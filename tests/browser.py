@@ -128,11 +128,18 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def watched_page(browser: Browser, errors: list[str], **options: Any) -> Page:
-    """A new page (`options` as for Browser.new_page) whose uncaught script
-    errors and Content-Security-Policy refusals are appended to `errors`."""
+def new_page(browser: Browser, **options: Any) -> Page:
+    """A page in a context of its own (`options` as for Browser.new_page) on
+    which no step waits longer than WAIT_MS."""
     page = browser.new_page(**options)
     page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def watched_page(browser: Browser, errors: list[str], **options: Any) -> Page:
+    """A new page whose uncaught script errors and Content-Security-Policy
+    refusals are appended to `errors`."""
+    page = new_page(browser, **options)
     page.on("pageerror", lambda error: errors.append(str(error)))
     # A Content-Security-Policy violation shows as a console error.
     page.on(

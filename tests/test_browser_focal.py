@@ -12,7 +12,7 @@ import pytest
 from app.extensions import db
 from app.models import Service
 from app.services import focal_points, sla_clock
-from tests.browser import WAIT_MS, WIDER_THAN_SCREEN, browser_app, chromium, serving
+from tests.browser import WIDER_THAN_SCREEN, browser_app, chromium, new_page, serving
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket
 
@@ -55,13 +55,12 @@ def served(tmp_path) -> Iterator[Served]:
 
 def test_a_focal_point_answers_from_a_phone(served, tmp_path):
     with chromium() as browser:
-        context = browser.new_context(
+        page = new_page(
+            browser,
             locale="fr-FR",
             java_script_enabled=False,
             viewport={"width": 360, "height": 780},
         )
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
         response = page.goto(served.link)
         assert response is not None
         assert response.status == 200

@@ -6,30 +6,33 @@ on; htmx updates the results in place (no page load, checked by a marker left
 on `window`), and the language switch keeps the filters and the page.
 """
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Page
 
-from app import create_app
 from app.extensions import db
 from app.models import Role, Service, Ticket
 from app.references import new_reference
-from config import TestingConfig
-from tests.conftest import CALLER, LINE, FakeGateway, service_required
-from tests.factories import PASSWORD, make_caller, make_user
-from tests.test_browser_recordings import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from tests.browser import (
+    WIDER_THAN_SCREEN,
+    browser_app,
+    chromium,
+    new_page,
+    serving,
+    sign_in,
+    watched_page,
+)
+from tests.conftest import CALLER, LINE
+from tests.factories import make_caller, make_user
 
 pytestmark = pytest.mark.browser
 
 OVERDUE = 55  # more than a page of 50
 DASH = "\N{EN DASH}"
-WIDER_THAN_SCREEN = "() => document.documentElement.scrollWidth > window.innerWidth"
 SAME_PAGE = "() => window.queueMarker === 1"
 
 
@@ -41,18 +44,8 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        service_required("Debian chromium")
-
-    class BrowserConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'ecoute.sqlite3'}"
-        WTF_CSRF_ENABLED = True
-
-    app = create_app(BrowserConfig)
-    app.instance_path = str(tmp_path / "instance")
-    app.extensions["twilio"] = FakeGateway()
+    app = browser_app(tmp_path)
     with app.app_context():
-        db.create_all()
         supervisor = make_user("chef@example.org", Role.SUPERVISOR)
         agent = make_user("awa@example.org", Role.AGENT)
         agent.name = "Awa Dossou"
@@ -86,165 +79,119 @@ def served(tmp_path) -> Iterator[Served]:
         email = supervisor.email
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", email)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield Served(url, email)
 
 
 def shoot(page: Page, tmp_path: Path, name: str) -> None:
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, served: Served) -> None:
-    page.goto(f"{served.url}/login")
-    page.fill("input[name=email]", served.supervisor)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{served.url}/")
-
-
 def test_a_supervisor_filters_overdue_tickets_and_pages_on(served, tmp_path):
     errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = watched_page(
+            browser, errors, locale="fr-FR", viewport={"width": 1280, "height": 900}
         )
-        try:
-            context = browser.new_context(
-                locale="fr-FR", viewport={"width": 1280, "height": 900}
-            )
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda message: (
-                    "Content Security Policy" in message.text
-                    and errors.append(message.text)
-                ),
-            )
-            sign_in(page, served)
-            assert page.inner_text("h1") == "File de travail"
-            assert page.locator("h1").count() == 1
-            # Pure functions: a bare expression would be eval()ed, which the
-            # page's Content-Security-Policy forbids.
-            page.evaluate("() => { window.queueMarker = 1; }")
+        sign_in(page, served.url, served.supervisor)
+        assert page.inner_text("h1") == "File de travail"
+        assert page.locator("h1").count() == 1
+        # Pure functions: a bare expression would be eval()ed, which the
+        # page's Content-Security-Policy forbids.
+        page.evaluate("() => { window.queueMarker = 1; }")
 
-            # On a desktop the filters are shown; ticking "Overdue" updates
-            # the results in place and puts the view in the address.
-            page.check("input[name=overdue]")
-            # The address is the view: the filters chosen, no empty field.
-            page.wait_for_url(f"{served.url}/?overdue=1")
-            page.wait_for_function(
-                "() => document.querySelector('#results .summary')"
-                ".textContent.includes('sur 55')"
-            )
-            assert page.evaluate(SAME_PAGE), "the page was loaded again"
-            summary = page.inner_text("#results .summary")
-            assert f"1{DASH}50 sur 55" in summary
-            badges = page.locator("#results tbody tr td:nth-child(3) .badge")
-            assert badges.count() == 50
-            assert page.locator("#results tbody .badge.late").count() >= 50
-            assert "en retard de" in badges.first.inner_text()
-            summary_ = page.text_content("details.queue-filters summary") or ""
-            assert summary_.strip() == "Filtres (1)"
-            current = page.locator("#saved-views a[aria-current=page]")
-            assert current.inner_text().startswith("En retard")
-            export = page.get_attribute("#results a[download]", "href")
-            assert export is not None
-            assert "overdue=1" in export
-            shoot(page, tmp_path, "queue-overdue-1280")
+        # On a desktop the filters are shown; ticking "Overdue" updates
+        # the results in place and puts the view in the address.
+        page.check("input[name=overdue]")
+        # The address is the view: the filters chosen, no empty field.
+        page.wait_for_url(f"{served.url}/?overdue=1")
+        page.wait_for_function(
+            "() => document.querySelector('#results .summary')"
+            ".textContent.includes('sur 55')"
+        )
+        assert page.evaluate(SAME_PAGE), "the page was loaded again"
+        summary = page.inner_text("#results .summary")
+        assert f"1{DASH}50 sur 55" in summary
+        badges = page.locator("#results tbody tr td:nth-child(3) .badge")
+        assert badges.count() == 50
+        assert page.locator("#results tbody .badge.late").count() >= 50
+        assert "en retard de" in badges.first.inner_text()
+        summary_ = page.text_content("details.queue-filters summary") or ""
+        assert summary_.strip() == "Filtres (1)"
+        current = page.locator("#saved-views a[aria-current=page]")
+        assert current.inner_text().startswith("En retard")
+        export = page.get_attribute("#results a[download]", "href")
+        assert export is not None
+        assert "overdue=1" in export
+        shoot(page, tmp_path, "queue-overdue-1280")
 
-            # The next page, in place too.
-            page.click("#results a[rel=next]")
-            page.wait_for_url("**after=*")
-            page.wait_for_function(
-                "() => document.querySelector('#results .summary')"
-                f".textContent.includes('51{DASH}55')"
-            )
-            assert page.evaluate(SAME_PAGE)
-            assert page.locator("#results tbody tr").count() == 5
+        # The next page, in place too.
+        page.click("#results a[rel=next]")
+        page.wait_for_url("**after=*")
+        page.wait_for_function(
+            "() => document.querySelector('#results .summary')"
+            f".textContent.includes('51{DASH}55')"
+        )
+        assert page.evaluate(SAME_PAGE)
+        assert page.locator("#results tbody tr").count() == 5
 
-            # The language switch keeps the filters and the page.
-            page.click("header .langs a[hreflang=en]")
-            page.wait_for_url("**lang=en*")
-            assert "overdue=1" in page.url
-            assert "after=" in page.url
-            assert page.inner_text("h1") == "Work queue"
-            assert f"51{DASH}55 of 55" in page.inner_text("#results .summary")
-            assert page.is_checked("input[name=overdue]")
-            assert "late by" in page.inner_text("#results tbody")
-            shoot(page, tmp_path, "queue-overdue-page2-en-1280")
+        # The language switch keeps the filters and the page.
+        page.click("header .langs a[hreflang=en]")
+        page.wait_for_url("**lang=en*")
+        assert "overdue=1" in page.url
+        assert "after=" in page.url
+        assert page.inner_text("h1") == "Work queue"
+        assert f"51{DASH}55 of 55" in page.inner_text("#results .summary")
+        assert page.is_checked("input[name=overdue]")
+        assert "late by" in page.inner_text("#results tbody")
+        shoot(page, tmp_path, "queue-overdue-page2-en-1280")
 
-            # On a phone: cards, no page wider than the screen, filters folded.
-            page.set_viewport_size({"width": 390, "height": 844})
-            assert not page.evaluate(WIDER_THAN_SCREEN)
-            assert not page.is_visible("input[name=overdue]")
-            shoot(page, tmp_path, "queue-overdue-page2-en-390")
-            page.click("details.queue-filters summary")
-            assert page.is_visible("input[name=overdue]")
-            assert not page.evaluate(WIDER_THAN_SCREEN)
-            shoot(page, tmp_path, "queue-filters-open-390")
-            assert errors == []
-        finally:
-            browser.close()
+        # On a phone: cards, no page wider than the screen, filters folded.
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert not page.evaluate(WIDER_THAN_SCREEN)
+        assert not page.is_visible("input[name=overdue]")
+        shoot(page, tmp_path, "queue-overdue-page2-en-390")
+        page.click("details.queue-filters summary")
+        assert page.is_visible("input[name=overdue]")
+        assert not page.evaluate(WIDER_THAN_SCREEN)
+        shoot(page, tmp_path, "queue-filters-open-390")
+        assert errors == []
 
 
 def test_the_filters_work_without_javascript_on_a_phone(served, tmp_path):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            timeout=WAIT_MS * 2,
+    with chromium() as browser:
+        page = new_page(
+            browser,
+            locale="fr-FR",
+            java_script_enabled=False,
+            viewport={"width": 360, "height": 780},
         )
-        try:
-            context = browser.new_context(
-                locale="fr-FR",
-                java_script_enabled=False,
-                viewport={"width": 360, "height": 780},
-            )
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            sign_in(page, served)
-            page.click("details.queue-filters summary")
-            page.select_option("select[name=priority]", "urgent")
-            page.check("input[name=overdue]")
-            page.click("details.queue-filters button[type=submit]")
-            page.wait_for_url("**priority=urgent*")
-            assert "overdue=1" in page.url
-            words = page.locator("#results tbody td:nth-child(4)").all_inner_texts()
-            assert words
-            assert set(words) == {"Urgente"}
-            assert not page.evaluate(WIDER_THAN_SCREEN)
-            shoot(page, tmp_path, "queue-urgent-overdue-nojs-360")
+        sign_in(page, served.url, served.supervisor)
+        page.click("details.queue-filters summary")
+        page.select_option("select[name=priority]", "urgent")
+        page.check("input[name=overdue]")
+        page.click("details.queue-filters button[type=submit]")
+        page.wait_for_url("**priority=urgent*")
+        assert "overdue=1" in page.url
+        words = page.locator("#results tbody td:nth-child(4)").all_inner_texts()
+        assert words
+        assert set(words) == {"Urgente"}
+        assert not page.evaluate(WIDER_THAN_SCREEN)
+        shoot(page, tmp_path, "queue-urgent-overdue-nojs-360")
 
-            # The request form, a button away, with its CSRF token.
-            page.click("a.button.primary")
-            page.wait_for_url(f"{served.url}/tickets/new")
-            assert page.inner_text("h1") == "Enregistrer une demande"
-            page.fill("input[name=phone]", "97 00 00 00")
-            page.select_option("select[name=channel]", "counter")
-            page.select_option("select[name=category]", "pension")
-            page.fill("textarea[name=description]", "Pension de mars non versée.")
-            shoot(page, tmp_path, "request-form-nojs-360")
-            page.click("form.stack button[type=submit]")
-            page.wait_for_url("**/?q=*")
-            assert "Demande enregistrée" in page.inner_text("main .flash")
-            rows = page.locator("#results tbody tr")
-            assert rows.count() == 1
-            assert "Guichet" in rows.first.inner_text()
-            assert not page.evaluate(WIDER_THAN_SCREEN)
-        finally:
-            browser.close()
+        # The request form, a button away, with its CSRF token.
+        page.click("a.button.primary")
+        page.wait_for_url(f"{served.url}/tickets/new")
+        assert page.inner_text("h1") == "Enregistrer une demande"
+        page.fill("input[name=phone]", "97 00 00 00")
+        page.select_option("select[name=channel]", "counter")
+        page.select_option("select[name=category]", "pension")
+        page.fill("textarea[name=description]", "Pension de mars non versée.")
+        shoot(page, tmp_path, "request-form-nojs-360")
+        page.click("form.stack button[type=submit]")
+        page.wait_for_url("**/?q=*")
+        assert "Demande enregistrée" in page.inner_text("main .flash")
+        rows = page.locator("#results tbody tr")
+        assert rows.count() == 1
+        assert "Guichet" in rows.first.inner_text()
+        assert not page.evaluate(WIDER_THAN_SCREEN)
