@@ -136,6 +136,17 @@ def new_page(browser: Browser, **options: Any) -> Page:
     return page
 
 
+def no_js_phone(browser: Browser) -> Page:
+    """A 360 px phone in French with JavaScript off: how a citizen or a focal
+    point may come, and every page must still work (STYLE.md §12)."""
+    return new_page(
+        browser,
+        locale="fr-FR",
+        java_script_enabled=False,
+        viewport={"width": 360, "height": 780},
+    )
+
+
 def watched_page(browser: Browser, errors: list[str], **options: Any) -> Page:
     """A new page whose uncaught script errors and Content-Security-Policy
     refusals are appended to `errors`."""

@@ -12,7 +12,7 @@ import pytest
 from app.extensions import db
 from app.models import Service
 from app.services import focal_points, sla_clock
-from tests.browser import WIDER_THAN_SCREEN, browser_app, chromium, new_page, serving
+from tests.browser import WIDER_THAN_SCREEN, browser_app, chromium, no_js_phone, serving
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket
 
@@ -55,12 +55,7 @@ def served(tmp_path) -> Iterator[Served]:
 
 def test_a_focal_point_answers_from_a_phone(served, tmp_path):
     with chromium() as browser:
-        page = new_page(
-            browser,
-            locale="fr-FR",
-            java_script_enabled=False,
-            viewport={"width": 360, "height": 780},
-        )
+        page = no_js_phone(browser)
         response = page.goto(served.link)
         assert response is not None
         assert response.status == 200

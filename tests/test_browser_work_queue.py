@@ -21,7 +21,7 @@ from tests.browser import (
     WIDER_THAN_SCREEN,
     browser_app,
     chromium,
-    new_page,
+    no_js_phone,
     serving,
     sign_in,
     watched_page,
@@ -160,12 +160,7 @@ def test_a_supervisor_filters_overdue_tickets_and_pages_on(served, tmp_path):
 
 def test_the_filters_work_without_javascript_on_a_phone(served, tmp_path):
     with chromium() as browser:
-        page = new_page(
-            browser,
-            locale="fr-FR",
-            java_script_enabled=False,
-            viewport={"width": 360, "height": 780},
-        )
+        page = no_js_phone(browser)
         sign_in(page, served.url, served.supervisor)
         page.click("details.queue-filters summary")
         page.select_option("select[name=priority]", "urgent")
