@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from app import dbguard, events, labels, queue, security, vendor
+from app import dbguard, errors, events, labels, queue, security, vendor
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale, this_page_in
@@ -90,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import callers  # noqa: F401  (its routes join the API blueprint)
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
+    from app.resend import bp as resend_bp
     from app.sms.views import bp as sms_bp
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
@@ -99,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
         csrf.exempt(blueprint)
@@ -148,5 +150,6 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["notice_texts"] = load_notice_texts(app.config["NOTICES_FILE"])
 
     _register_blueprints(app)
+    errors.init_app(app)  # after the blueprints: the pages' error pages
     register_commands(app)
     return app

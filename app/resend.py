@@ -1,0 +1,197 @@
+"""A page form refused for its CSRF token, or for a session that ended, comes
+back with what was typed, ready to send again.
+
+Refused for CSRF (the page stayed open too long, the session cookie went): a
+400 page rebuilds the posted fields as a form to the same address, with a fresh
+token. Refused because nobody is signed in any more: the fields are kept in the
+session across the sign-in, which then leads to that same rebuilt form.
+Password fields are never echoed: they come back empty, to be typed again.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required, login_url
+from flask_wtf.csrf import CSRFError
+from werkzeug.wrappers import Response
+
+from app.api.errors import handle_http_error
+from app.errors import is_page_request
+from app.extensions import login_manager
+from app.models.types import utcnow
+
+bp = Blueprint("resend", __name__)
+
+KEPT = "resend"  # the session key of a form kept across a sign-in
+# The session is a cookie, which browsers cap at 4 KB: what is kept across a
+# sign-in is cut there (compressed, it fits), and the page says so.
+KEPT_CHARACTERS = 2000
+KEPT_MINUTES = 30  # a form older than this is not offered to whoever signs in
+NOT_ECHOED = ("csrf_token",)
+# A value longer than this, or with a space, is text a person typed: shown.
+SHORT = 40
+# Names of the pages' text fields, as a person reads them.
+LABELS = {
+    "description": _l("Request"),
+    "note": _l("Note"),
+    "text": _l("Text"),
+    "message": _l("Message"),
+    "body": _l("Message"),
+    "resolution": _l("Resolution"),
+    "name": _l("Name"),
+    "email": _l("E-mail"),
+    "phone": _l("Phone"),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    shown: bool  # a visible textarea; else a hidden input
+    secret: bool = False  # a password: an empty box to type it again
+
+    @property
+    def label(self) -> str:
+        return str(LABELS.get(self.name, self.name.replace("_", " ").capitalize()))
+
+
+def _secret(name: str) -> bool:
+    return "password" in name.lower()
+
+
+def posted_fields() -> list[Field]:
+    fields: list[Field] = []
+    secrets: set[str] = set()
+    for name, value in request.form.items(multi=True):
+        if name in NOT_ECHOED:
+            continue
+        if _secret(name):
+            if name not in secrets:
+                secrets.add(name)
+                fields.append(Field(name, "", shown=True, secret=True))
+            continue
+        typed = len(value) > SHORT or any(c.isspace() for c in value.strip())
+        fields.append(Field(name, value, shown=typed))
+    return fields
+
+
+def _same_site(address: str | None) -> str | None:
+    """The path (and query) of `address` if it is on this site, else None."""
+    if not address:
+        return None
+    parts = urlsplit(address)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    if not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _action() -> str:
+    """The address the refused form was posted to: path and query, on this site."""
+    query = request.query_string.decode("latin-1")
+    return request.path + (f"?{query}" if query else "")
+
+
+def _page(
+    action: str, fields: list[Field], back: str | None, why: str, cut: bool = False
+) -> str:
+    template = "errors/_resend.html" if request.headers.get("HX-Request") else None
+    return render_template(
+        template or "errors/resend.html",
+        action=action,
+        fields=fields,
+        back=back,
+        why=why,
+        cut=cut,
+    )
+
+
+def refused_form(error: CSRFError) -> Response | tuple[str, int, dict[str, str]]:
+    if request.path.startswith("/api/"):
+        return handle_http_error(error)
+    if not is_page_request():
+        return error  # type: ignore[return-value]  # a webhook's bare 400
+    why = _(
+        "This page had expired: for your safety a form is only accepted for a "
+        "while after its page was shown. What you typed is below; check it and "
+        "send it again."
+    )
+    back = _same_site(request.referrer)
+    page = _page(_action(), posted_fields(), back, why)
+    # htmx swaps no error by itself: these headers, with static/resend.js, put
+    # the form in the page's main area rather than losing it.
+    headers = {"HX-Retarget": "#main", "HX-Reswap": "innerHTML"}
+    return page, 400, headers
+
+
+def _keep() -> bool:
+    """Keep the posted fields in the session; whether some text had to be cut."""
+    left = KEPT_CHARACTERS
+    kept = []
+    cut = False
+    for field in posted_fields():
+        value = field.value[: max(left, 0)]
+        cut = cut or len(value) < len(field.value)
+        left -= len(value)
+        kept.append([field.name, value, field.shown, field.secret])
+    session[KEPT] = {
+        "action": _action(),
+        "back": _same_site(request.referrer),
+        "fields": kept,
+        "at": utcnow().timestamp(),
+        "cut": cut,
+    }
+    return cut
+
+
+def _sign_in_first() -> Response:
+    """Flask-Login's answer when nobody is signed in: to the sign-in page, and
+    for a page's form, back to what was typed once signed in."""
+    if request.method == "POST" and is_page_request() and request.form:
+        _keep()
+        flash(
+            _("Your session had ended. Sign in again: what you typed is kept."),
+            "info",
+        )
+        return redirect(url_for("auth.login", next=url_for("resend.kept")))
+    flash(_("Sign in to open this page."), "info")
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
+
+
+@bp.get("/resend")
+@login_required
+def kept() -> str | Response:
+    """The form kept across the sign-in, to send again (once: it leaves the session)."""
+    stored = session.pop(KEPT, None)
+    fresh = stored and utcnow().timestamp() - stored["at"] < KEPT_MINUTES * 60
+    if not fresh:
+        flash(_("There is no form waiting to be sent again."), "info")
+        return redirect(url_for("tickets.index"))
+    fields = [Field(*row) for row in stored["fields"]]
+    why = _(
+        "Your session had ended before this form was sent. What you typed is "
+        "below; check it and send it again."
+    )
+    return _page(stored["action"], fields, stored["back"], why, cut=stored["cut"])
+
+
+def _install(app: Flask) -> None:
+    app.register_error_handler(CSRFError, refused_form)
+    login_manager.unauthorized_handler(_sign_in_first)
+
+
+bp.record_once(lambda state: _install(state.app))
