@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 from app.api.errors import handle_http_error
 from app.errors import is_page_request
 from app.extensions import login_manager
+from app.labels import label
 from app.models.types import utcnow
 
 bp = Blueprint("resend", __name__)
@@ -53,7 +54,13 @@ LABELS = {
     "name": _l("Name"),
     "email": _l("E-mail"),
     "phone": _l("Phone"),
+    "channel": _l("Channel"),
+    "category": _l("Category"),
+    "status": _l("Status"),
+    "service": _l("Service"),
 }
+# Fields whose value is a stored word (app/labels.py): shown in words.
+LABELLED = ("status", "priority", "channel", "category", "visibility", "kind")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,11 @@ class Field:
     value: str
     shown: bool  # a visible textarea; else a hidden input
     secret: bool = False  # a password: an empty box to type it again
+
+    @property
+    def words(self) -> str:
+        """The value as a person reads it (a status in words, say)."""
+        return label(self.value, self.name) if self.name in LABELLED else self.value
 
     @property
     def label(self) -> str:
