@@ -63,8 +63,14 @@ def error_page(error: HTTPException) -> tuple[str, int]:
         # as to a visitor, which needs no query at all.
         g._login_user = login_manager.anonymous_user()
     title, advice = MESSAGES[status]
+    # What our own code said when it refused (abort(400, description=...)):
+    # precise, if in English; Werkzeug's stock sentences and any 5xx detail
+    # are left out.
+    detail = error.description
+    if status >= 500 or detail == type(error).description:
+        detail = None
     page = render_template(
-        "errors/page.html", status=status, title=title, advice=advice
+        "errors/page.html", status=status, title=title, advice=advice, detail=detail
     )
     return page, error.code or status
 
