@@ -29,8 +29,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lines import current_lines
+from app.lines import Line, current_lines
+from app.menus import menu_for
 from app.models import (
+    Call,
     Caller,
     Message,
     Recording,
@@ -392,9 +394,19 @@ def _wav_seconds(audio: bytes) -> int:
         return max(1, round(wav.getnframes() / wav.getframerate()))
 
 
-def _recorded_call(person: Person, audio: bytes, number: int, agent: User | None):
+def _line_for(category: str) -> Line:
+    """The first of the centre's lines whose menu offers the category."""
+    lines = current_lines().lines
+    for line in lines:
+        if category in {key for key, _ in menu_for(line).categories_for(line)}:
+            return line
+    return lines[0]
+
+
+def _recorded_call(
+    person: Person, audio: bytes, number: int, agent: User | None, line: Line
+) -> tuple[Call, Recording]:
     """A call of `person` and its stored recording (as the fetch job leaves it)."""
-    line = current_lines().lines[0]
     sid = f"CAdemo{number:026d}"
     call = call_for(
         {"CallSid": sid, "From": person.phones[0], "To": line.number},
@@ -432,7 +444,7 @@ def _recorded_call(person: Person, audio: bytes, number: int, agent: User | None
 
 def _open(story: Story, number: int, cast: Cast, audio: bytes) -> Ticket:
     person = PEOPLE[story.person]
-    line = current_lines().lines[0]
+    line = _line_for(story.category)
     description = DESCRIPTIONS[story.category]
     if story.channel != "phone":
         caller = db.session.scalar(
@@ -455,7 +467,7 @@ def _open(story: Story, number: int, cast: Cast, audio: bytes) -> Ticket:
     else:
         # Every other phone ticket was taken by an agent, who may listen to it.
         agent = cast.agents[story.service] if number % 2 else None
-        call, recording = _recorded_call(person, audio, number, agent)
+        call, recording = _recorded_call(person, audio, number, agent, line)
         purpose = "request" if agent else "complaint"
         ticket, _ = ticket_for_call(call, purpose, story.category, person.language)
         attach(recording, ticket)
@@ -508,15 +520,18 @@ def _retell_in_time(ticket: Ticket, start: datetime, end: datetime) -> None:
 def _tell(story: Story, number: int, cast: Cast, audio: bytes) -> Ticket:
     ticket = _open(story, number, cast, audio)
     STORIES[story.play](ticket, story, cast)
+    # Sent first (in-process without Redis), so their events are moved too.
+    commit_and_dispatch()
     now = utcnow()
-    start = now - timedelta(days=story.days_ago)
+    # Not all at the same minute of the day: a centre's requests come any time.
+    start = now - timedelta(days=story.days_ago, minutes=(number * 97) % 420)
     # A story lasts part of its days, and ends at least an hour ago.
     end = max(
         start,
         min(start + timedelta(days=story.days_ago * 0.6), now - timedelta(hours=1)),
     )
     _retell_in_time(ticket, start, end)
-    commit_and_dispatch()
+    db.session.commit()
     return ticket
 
 
