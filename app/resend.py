@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required, login_url
+from flask_login import current_user, login_required, login_url, user_logged_in
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
@@ -36,6 +36,9 @@ from app.models.types import utcnow
 bp = Blueprint("resend", __name__)
 
 KEPT = "resend"  # the session key of a form kept across a sign-in
+# Who last signed in with this browser: signing out leaves it, so a form
+# typed by one agent is never shown to another who signs in after them.
+TYPIST = "resend_typist"
 # The session is a cookie, which browsers cap at 4 KB: what is kept across a
 # sign-in is cut there (compressed, it fits), and the page says so.
 KEPT_CHARACTERS = 2000
@@ -166,6 +169,9 @@ def _keep() -> bool:
         "fields": kept,
         "at": utcnow().timestamp(),
         "cut": cut,
+        # None when nobody signed in with this session: the text was then on
+        # the screen of whoever stands there already (a resend page).
+        "typist": session.get(TYPIST),
     }
     return cut
 
@@ -190,6 +196,9 @@ def kept() -> str | Response:
     """The form kept across the sign-in, to send again (once: it leaves the session)."""
     stored = session.pop(KEPT, None)
     fresh = stored and utcnow().timestamp() - stored["at"] < KEPT_MINUTES * 60
+    typist = stored and stored.get("typist")
+    if typist is not None and typist != current_user.get_id():
+        fresh = False  # typed by someone else on this browser: not theirs to see
     if not fresh:
         flash(_("There is no form waiting to be sent again."), "info")
         return redirect(url_for("tickets.index"))
@@ -201,9 +210,14 @@ def kept() -> str | Response:
     return _page(stored["action"], fields, stored["back"], why, cut=stored["cut"])
 
 
+def _note_typist(_app: Flask, user: object) -> None:
+    session[TYPIST] = user.get_id()  # type: ignore[attr-defined]
+
+
 def _install(app: Flask) -> None:
     app.register_error_handler(CSRFError, refused_form)
     login_manager.unauthorized_handler(_sign_in_first)
+    user_logged_in.connect(_note_typist, app)
 
 
 bp.record_once(lambda state: _install(state.app))

@@ -174,3 +174,30 @@ def test_a_get_without_a_session_still_goes_to_the_sign_in(client):
     response = client.get("/?q=1")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_another_agent_signing_in_never_sees_the_kept_text(csrf_app, client):
+    first, second = make_user("awa@example.org"), make_user("koffi@example.org")
+    sign_in(client, first.email)
+    token = csrf_token(client, "/")
+    client.post("/logout", data={"csrf_token": token})
+    client.post("/tickets", data=desk_request(token))  # kept, then to the sign-in
+    sign_in(client, second.email)
+    shown = client.get("/resend")
+    assert shown.status_code == 302
+    assert NOTE not in client.get("/").text
+
+
+def test_a_lost_session_cookie_leads_through_the_sign_in_to_the_text(csrf_app, client):
+    """The browser dropped the cookie: the token fails first, then the login."""
+    user = make_user()
+    refused = client.post("/tickets", data=desk_request("from-a-lost-session"))
+    assert refused.status_code == 400
+    action, fields = form_of(refused.text)
+    again = client.post(action, data=fields)
+    assert again.headers["Location"] == "/login?next=/resend"
+    sign_in(client, user.email)
+    action, fields = form_of(client.get("/resend").text)
+    assert fields["description"] == NOTE
+    assert client.post(action, data=fields).status_code == 302
+    assert [t.description for t in db_tickets()] == [NOTE]
