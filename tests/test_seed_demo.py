@@ -5,6 +5,7 @@ import wave
 from datetime import timedelta
 from io import BytesIO
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -25,6 +26,7 @@ from app.models import (
 )
 from app.models.types import utcnow
 from tests.factories import make_token
+from tests.test_migrations import flask_env, postgres_schema, run_flask
 
 
 @pytest.fixture
@@ -176,3 +178,30 @@ def test_espeak_speaks_when_installed():
     audio = demo.spoken_wav("Bonjour, ceci est un essai.")
     with wave.open(BytesIO(audio)) as wav:
         assert wav.getnframes() > 0
+
+
+@pytest.mark.postgres
+def test_the_real_command_seeds_postgresql_once(tmp_path):
+    """`flask seed-demo` as `make run` runs it, on a migrated PostgreSQL schema."""
+    with postgres_schema() as url:
+        env = flask_env(
+            tmp_path / "instance",
+            DATABASE_URL=url,
+            RECORDINGS_DIR=str(tmp_path / "recordings"),
+        )
+        run_flask("db", "upgrade", env=env)
+        first = run_flask("seed-demo", env=env)
+        assert "demo: 35 tickets" in first.stdout
+        again = run_flask("seed-demo", env=env)
+        assert "demo:" not in again.stdout
+        assert "agent@ecoute.local" in again.stdout
+        with psycopg.connect(url) as connection:
+            statuses = connection.execute(
+                "SELECT DISTINCT status FROM tickets"
+            ).fetchall()
+            stored = connection.execute(
+                "SELECT count(*) FROM recordings WHERE media_status = 'stored'"
+            ).fetchone()[0]
+        assert {row[0] for row in statuses} == {s.value for s in TicketStatus}
+        assert stored == 5
+        assert len(list((tmp_path / "recordings").glob("*.wav"))) == 5
