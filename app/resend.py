@@ -185,9 +185,17 @@ def _sign_in_first() -> Response:
             _("Your session had ended. Sign in again: what you typed is kept."),
             "info",
         )
-        return redirect(url_for("auth.login", next=url_for("resend.kept")))
+        return _to_sign_in(url_for("auth.login", next=url_for("resend.kept")))
     flash(_("Sign in to open this page."), "info")
-    return redirect(login_url(login_manager.login_view, next_url=request.url))
+    return _to_sign_in(login_url(login_manager.login_view, next_url=request.url))
+
+
+def _to_sign_in(target: str) -> Response:
+    if request.headers.get("HX-Request"):
+        # htmx would follow a redirect and swap the sign-in page into a part
+        # of this one: the whole page goes there instead.
+        return Response(status=401, headers={"HX-Redirect": target})
+    return redirect(target)
 
 
 @bp.get("/resend")

@@ -201,3 +201,17 @@ def test_a_lost_session_cookie_leads_through_the_sign_in_to_the_text(csrf_app, c
     assert fields["description"] == NOTE
     assert client.post(action, data=fields).status_code == 302
     assert [t.description for t in db_tickets()] == [NOTE]
+
+
+def test_htmx_is_sent_to_the_sign_in_as_a_whole_page(csrf_app, client):
+    user = make_user()
+    sign_in(client, user.email)
+    token = csrf_token(client, "/")
+    client.post("/logout", data={"csrf_token": token})
+    answer = client.post(
+        "/tickets", data=desk_request(token), headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 401
+    assert answer.headers["HX-Redirect"] == "/login?next=/resend"
+    sign_in(client, user.email)
+    assert form_of(client.get("/resend").text)[1]["description"] == NOTE
