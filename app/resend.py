@@ -42,6 +42,7 @@ TYPIST = "resend_typist"
 # The session is a cookie, which browsers cap at 4 KB: what is kept across a
 # sign-in is cut there (compressed, it fits), and the page says so.
 KEPT_CHARACTERS = 2000
+KEPT_FIELDS = 30  # a page's form has a handful; their names count too
 KEPT_MINUTES = 30  # a form older than this is not offered to whoever signs in
 NOT_ECHOED = ("csrf_token",)
 # A value longer than this, or with a space, is text a person typed: shown.
@@ -110,9 +111,13 @@ def _same_site(address: str | None) -> str | None:
     parts = urlsplit(address)
     if parts.netloc and parts.netloc != request.host:
         return None
-    if not parts.path.startswith("/") or parts.path.startswith("//"):
+    path = parts.path
+    # Browsers read `//host` and `/\host` as another site.
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
         return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    if not (path + parts.query).isprintable():
+        return None
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def _action() -> str:
@@ -158,7 +163,7 @@ def _keep() -> bool:
     left = KEPT_CHARACTERS
     kept = []
     cut = False
-    for field in posted_fields():
+    for field in posted_fields()[:KEPT_FIELDS]:
         value = field.value[: max(left, 0)]
         cut = cut or len(value) < len(field.value)
         left -= len(value)

@@ -215,3 +215,21 @@ def test_htmx_is_sent_to_the_sign_in_as_a_whole_page(csrf_app, client):
     assert answer.headers["HX-Redirect"] == "/login?next=/resend"
     sign_in(client, user.email)
     assert form_of(client.get("/resend").text)[1]["description"] == NOTE
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://evil.example/x",
+        "http://localhost/\\evil.example",
+        "http://localhost//evil.example",
+        "javascript:alert(1)",
+    ],
+)
+def test_the_way_back_never_leaves_the_site(csrf_app, client, referer):
+    refused = client.post(
+        "/tickets", data=desk_request("stale"), headers={"Referer": referer}
+    )
+    assert refused.status_code == 400
+    assert "evil" not in refused.text
+    assert "javascript:" not in refused.text
