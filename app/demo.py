@@ -237,7 +237,7 @@ def _reassign(ticket: Ticket, story: Story, cast: Cast) -> None:
         ticket,
         TicketChange(
             service=cast.services[story.service],
-            note="Ce n'est pas pour l'accueil : transmis au bon service.",
+            note="Envoyé au mauvais service : transmis au service concerné.",
         ),
         cast.supervisor,
     )
@@ -450,11 +450,9 @@ def _open(story: Story, number: int, cast: Cast, audio: bytes) -> Ticket:
         caller = db.session.scalar(
             select(Caller).filter_by(phone_e164=person.phones[-1])
         )
-        actor = (
-            "caller"
-            if story.channel in ("sms", "whatsapp", "ussd")
-            else (cast.agents["accueil"].email)
-        )
+        # A text comes from the caller; the rest is registered at the desk.
+        texted = story.channel in ("sms", "whatsapp", "ussd")
+        actor = "caller" if texted else cast.agents["accueil"].email
         ticket = open_ticket(
             caller,
             story.channel,
