@@ -5,7 +5,6 @@ The real app runs under a real server in a thread, on a SQLite file, with CSRF
 on; screenshots at 1280 and 390 px wide are saved to the test's tmp_path.
 """
 
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ NOTE = (
     "Mme Houngbo est passée au guichet : sa pension de mars n'est pas arrivée.\n"
     "Elle a laissé une copie de son titre de pension."
 )
-SHOTS = Path("/work/shots/wserrors")
 
 
 @dataclass(frozen=True)
@@ -72,14 +70,11 @@ def served(tmp_path) -> Iterator[Served]:
 
 
 def shoot(page: Page, folder: Path, name: str) -> None:
-    """The page at each width, whole; kept in tmp_path (and /work/shots if there)."""
+    """The page at each width, whole, saved in the test's tmp_path."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         path = folder / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
-        if SHOTS.parent.is_dir():
-            SHOTS.mkdir(exist_ok=True)
-            shutil.copy(path, SHOTS / path.name)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
