@@ -3,7 +3,6 @@ simulate-call, privacy (and demo seeding)."""
 
 import getpass
 import os
-import re
 import secrets
 import sys
 import tempfile
@@ -28,9 +27,10 @@ from app.models.journey import FocalPoint
 from app.models.users import hash_token
 from app.phone import to_e164
 from app.queue import AppWorker, ForkingWorker, _backing_off
-from app.services import focal_points
+from app.services import focal_points, staff
 from app.services import privacy as personal_data
 from app.services.followups import flush_outbox
+from app.services.refused import Refused
 from app.simulator import CallSimulator, HttpTransport, InProcessTransport, parse_inputs
 from app.spool import failed_dir, replay
 
@@ -51,18 +51,15 @@ def _user(email: str) -> User:
 @click.option("--name", default=None)
 def create_user(email: str, role: str, password: str, name: str | None) -> None:
     """Add a staff member (agent, supervisor or admin)."""
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 254:
-        raise click.BadParameter("not an e-mail address", param_hint="EMAIL")
-    if len(password) < 8:
-        raise click.BadParameter("at least 8 characters", param_hint="--password")
-    if db.session.scalar(select(User).filter_by(email=email)) is not None:
-        raise click.ClickException(f"{email} already exists")
-    user = User(email=email, role=Role(role), name=name)
-    user.set_password(password)
-    db.session.add(user)
+    try:
+        staff.create_user(email, Role(role), password, name)
+    except Refused as refused:
+        if refused.code == "email_taken":
+            raise click.ClickException(refused.message) from None
+        hint = "EMAIL" if refused.field == "email" else "--password"
+        raise click.BadParameter(refused.message, param_hint=hint) from None
     db.session.commit()
-    click.echo(f"created {role} {email}")
+    click.echo(f"created {role} {email.strip().lower()}")
 
 
 @users.command("token")
@@ -230,11 +227,14 @@ services = AppGroup("services", help="The centre's services (focal points).")
 @click.argument("name")
 def create_service(key: str, name: str) -> None:
     """Add a service, such as `pensions "Direction des pensions"`."""
-    if not re.fullmatch(r"[a-z0-9_]{1,64}", key):
-        raise click.BadParameter("a-z, 0-9 and _ only", param_hint="KEY")
-    if db.session.scalar(select(Service).filter_by(key=key)) is not None:
-        raise click.ClickException(f"service {key} already exists")
-    db.session.add(Service(key=key, name=name[:120]))
+    try:
+        staff.create_service(key, name)
+    except Refused as refused:
+        if refused.code == "service_taken":
+            raise click.ClickException(refused.message) from None
+        raise click.BadParameter(
+            refused.message, param_hint=refused.field.upper()
+        ) from None
     db.session.commit()
     click.echo(f"created service {key}")
 
@@ -280,31 +280,25 @@ def focal_point(
 ) -> None:
     """Add, update (same name) or remove a focal point of service KEY (§8.3)."""
     service = _service(key)
-    name = " ".join(name.split())
-    if not name or len(name) > 120:
-        raise click.BadParameter("1 to 120 characters", param_hint="--name")
-    if remove:
-        found = focal_points.focal_point_named(service, name)
-        if found is None or found.removed_at is not None:
-            raise click.ClickException(f"no focal point {name} in {key}")
-        revoked = focal_points.remove_focal_point(found)
-        db.session.commit()
-        click.echo(f"removed {name} from {key} ({revoked} link(s) revoked)")
-        return
-    e164 = None
-    if phone is not None:
-        e164 = to_e164(phone, current_app.config["DEFAULT_REGION"])
-        if e164 is None:
-            raise click.BadParameter("not a phone number", param_hint="--phone")
-    if email is not None:
-        email = email.strip().lower()
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email) or len(email) > 254:
-            raise click.BadParameter("not an e-mail address", param_hint="--email")
-    existing = focal_points.focal_point_named(service, name)
-    has_contact = existing is not None and (existing.phone_e164 or existing.email)
-    if e164 is None and email is None and not has_contact:
-        raise click.UsageError("give a --phone or an --email (or both)")
-    saved, created = focal_points.save_focal_point(service, name, e164, email, head)
+    try:
+        if remove:
+            name = focal_points.clean_name(name)
+            found = focal_points.focal_point_named(service, name)
+            if found is None or found.removed_at is not None:
+                raise click.ClickException(f"no focal point {name} in {key}")
+            revoked = focal_points.remove_focal_point(found)
+            db.session.commit()
+            click.echo(f"removed {name} from {key} ({revoked} link(s) revoked)")
+            return
+        saved, created = focal_points.submit_focal_point(
+            service, name, phone, email, head
+        )
+    except Refused as refused:
+        if refused.code == "contact_missing":
+            raise click.UsageError("give a --phone or an --email (or both)") from None
+        raise click.BadParameter(
+            refused.message, param_hint=f"--{refused.field}"
+        ) from None
     db.session.commit()
     click.echo(f"{'added' if created else 'updated'} {_describe(saved)} in {key}")
 

@@ -42,6 +42,8 @@ class Plan:
 @dataclass(frozen=True)
 class SlaPlans:
     plans: tuple[Plan, ...]  # in file order
+    # By name, as the file calls them (the administration page shows them).
+    calendars: tuple[tuple[str, Calendar], ...] = ()
 
     def plan_for(
         self, category: str | None, priority: str, appeal: bool = False
@@ -136,7 +138,7 @@ class SlaFile(BaseModel):
                     priority=spec.priority,
                 )
             )
-        return SlaPlans(tuple(plans))
+        return SlaPlans(tuple(plans), tuple(calendars.items()))
 
 
 def _deadline(text: str | None, calendar: Calendar) -> timedelta | None:

@@ -27,6 +27,7 @@ from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
 from app.menus import category_choices
 from app.models import Presence, Service
+from app.models.types import utcnow
 from app.services.presence import (
     STATUSES,
     DeviceNotRegistered,
@@ -72,11 +73,17 @@ def page() -> str:
 @bp.get("/supervision")
 @login_required
 def supervision() -> str:
-    """The live queue and the agents' presence, for supervisors (refreshes itself)."""
+    """The live queue and the agents' presence, for supervisors; htmx asks for
+    the tables alone every few seconds (no page reload)."""
     if not current_user.is_supervisor:
         abort(403)
+    template = (
+        "softphone/_supervision_tables.html"
+        if request.headers.get("HX-Request")
+        else "softphone/supervision.html"
+    )
     return render_template(
-        "softphone/supervision.html", waiting=waiting_calls(), agents=agent_states()
+        template, waiting=waiting_calls(), agents=agent_states(), now=utcnow()
     )
 
 

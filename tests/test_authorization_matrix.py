@@ -263,6 +263,8 @@ TP = {"Tp", "Cp", "Mp", "Rp"}  # the pensions ticket's detail
 TS = {"Ts", "Ctook", "Cfollow", "Ms", "Rs"}  # the salaries ticket's detail
 
 LISTED = api(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
+# Administration: admins only; supervisors too get 403 (accounts, passwords).
+ADMIN_ONLY = {**pages(403, 403, set()), "supervisor": 403}
 DESK = pages(TICKETS["agent_p"], TICKETS["agent_s"], ALL_TICKETS)
 
 ENDPOINTS = [
@@ -308,6 +310,16 @@ ENDPOINTS = [
     Endpoint(
         "desk search Ts", "/?q={Ts}", page_as, html_rows, pages(set(), {"Ts"}, {"Ts"})
     ),
+    # The ticket page: another service's ticket is a 404, as in the API.
+    Endpoint(
+        "ticket page Tp", "/tickets/{Tp}", page_as, no_rows, pages(set(), 404, set())
+    ),
+    Endpoint(
+        "ticket page Ts", "/tickets/{Ts}", page_as, no_rows, pages(404, set(), set())
+    ),
+    Endpoint(
+        "ticket page Ti", "/tickets/{Ti}", page_as, no_rows, pages(set(), set(), set())
+    ),
     Endpoint(
         "recordings list",
         "/recordings",
@@ -335,6 +347,15 @@ ENDPOINTS = [
         page_as,
         no_rows,
         pages(403, set(), set()),
+    ),
+    Endpoint("admin users", "/admin/users", page_as, html_rows, ADMIN_ONLY),
+    Endpoint("admin user", "/admin/users/1", page_as, html_rows, ADMIN_ONLY),
+    Endpoint("admin services", "/admin/services", page_as, html_rows, ADMIN_ONLY),
+    Endpoint(
+        "admin service", "/admin/services/pensions", page_as, html_rows, ADMIN_ONLY
+    ),
+    Endpoint(
+        "admin configuration", "/admin/configuration", page_as, html_rows, ADMIN_ONLY
     ),
 ]
 
@@ -433,6 +454,8 @@ NO_CALLER_DATA = {
     "softphone.events",
     "recordings.wavesurfer",
     "vendor.package",
+    "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
+    "tickets.act_again",  # a redirect to the ticket page, which checks
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
@@ -446,6 +469,7 @@ def test_every_page_and_api_read_is_in_the_matrix(app):
     """A new GET endpoint must join ENDPOINTS (or say it shows no caller data)."""
     urls = app.url_map.bind("localhost")
     placeholders = {"phone": CALLER, "Tp": "1234-5674", "Ts": "1234-5674"}
+    placeholders["Ti"] = "1234-5674"
     placeholders |= {"Rp": 1, "Rs": 2}
     covered = {
         urls.match(endpoint.path.split("?")[0].format(**placeholders), "GET")[0]

@@ -471,7 +471,12 @@ def test_supervisors_see_the_live_queue_and_the_agents(client, caller, agents):
         "/login",
         data={"email": "chef@example.org", "password": "correct horse battery"},
     )
-    page = client.get("/softphone/supervision").get_data(as_text=True)
+    page = client.get("/softphone/supervision?lang=en").get_data(as_text=True)
     assert CALLER in page
-    assert "busy" in page
+    assert "Busy" in page  # presence in words
     assert second.name in page
+    assert 'http-equiv="refresh"' not in page  # no full-page reload...
+    assert 'hx-trigger="every 10s"' in page  # ...htmx asks for the tables
+    tables = client.get("/softphone/supervision", headers={"HX-Request": "true"})
+    assert CALLER in tables.get_data(as_text=True)
+    assert "<h1" not in tables.get_data(as_text=True)

@@ -8,6 +8,7 @@ to it before, so a stranger cannot keep an agent out.
 """
 
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -15,19 +16,24 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 PER_ADDRESS = "20/minute"
 PER_ACCOUNT_AT_ADDRESS = "5/minute"
 PER_ACCOUNT = "50/hour"
 
 DEVICE_COOKIE = "ecoute_signin"
+KEY_PREFIX = "ecoute-signin"
 DEVICE_DAYS = 180
 
 limiter = Limiter(
     key_func=get_remote_address,
     strategy="moving-window",
     default_limits=[],
-    key_prefix="ecoute-signin",
+    key_prefix=KEY_PREFIX,
     # Redis down: each process counts on its own until it is back, rather than
     # nobody signing in (fail closed) or nothing counted (fail open).
     in_memory_fallback_enabled=True,
@@ -44,8 +50,34 @@ def init_app(app: Flask) -> None:
 
 def account_key() -> str:
     """The account tried, hashed: Redis keys and logs never hold an e-mail."""
-    email = (request.form.get("email") or "").strip().lower()[:254]
+    return _hashed(request.form.get("email") or "")
+
+
+def _hashed(email: str) -> str:
+    email = email.strip().lower()[:254]
     return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+# The sign-in endpoint: Flask-Limiter's keys are scoped by it.
+SIGN_IN_ENDPOINT = "auth.login"
+
+
+def forget_account(email: str) -> bool:
+    """Clear the account's own count (an administrator's "unlock"): the hour's
+    guesses from every address against it. The counts per address are left:
+    they end within a minute. False when Redis could not be reached: the
+    count then ends by itself within the hour."""
+    try:
+        limiter.limiter.clear(
+            parse(PER_ACCOUNT),
+            KEY_PREFIX,
+            _hashed(email),
+            f"{SIGN_IN_ENDPOINT}:account",
+        )
+    except RedisError:
+        log.warning("sign-in counts not cleared: Redis unreachable")
+        return False
+    return True
 
 
 def _account_at_address() -> str:

@@ -8,6 +8,7 @@ each use, so nothing has to be swept when a ticket closes.
 """
 
 import enum
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ from app.models import Service, Ticket, TicketEvent, TicketStatus
 from app.models.journey import FocalLink, FocalPoint
 from app.models.types import utcnow
 from app.models.users import hash_token
+from app.phone import to_e164
 from app.services import notices
+from app.services.refused import Refused
 
 # The path a link opens (the `focal` blueprint serves it).
 LINK_PATH = "/f/"
@@ -66,6 +69,59 @@ def save_focal_point(
     return focal_point, created
 
 
+def clean_name(name: str) -> str:
+    """A focal point's name as the history will write it, spaces tidied."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 120:
+        raise Refused("name", "name_length", "1 to 120 characters")
+    return name
+
+
+def submit_focal_point(
+    service: Service,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    head: bool | None,
+    *,
+    replace: bool = False,
+) -> tuple[FocalPoint, bool]:
+    """Check a focal point as typed (a phone in any format, an e-mail) and save
+    it: what `flask services focal-point` and the administration pages do.
+
+    A phone or e-mail left out (None, or blank) keeps the one on file, unless
+    `replace`: a form that shows both sends both, so a blank one is removed.
+    One of them must remain, or nobody can reach the focal point.
+    """
+    name = clean_name(name)
+    e164 = None
+    if phone is not None and phone.strip():
+        e164 = to_e164(phone, current_app.config["DEFAULT_REGION"])
+        if e164 is None:
+            raise Refused("phone", "phone_invalid", "not a phone number")
+    clean_email = None
+    if email is not None and email.strip():
+        clean_email = email.strip().lower()
+        if (
+            not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", clean_email)
+            or len(clean_email) > 254
+        ):
+            raise Refused("email", "email_invalid", "not an e-mail address")
+    existing = focal_point_named(service, name)
+    on_file = (
+        existing is not None
+        and not replace
+        and bool(existing.phone_e164 or existing.email)
+    )
+    if e164 is None and clean_email is None and not on_file:
+        raise Refused("phone", "contact_missing", "give a phone or an e-mail (or both)")
+    focal_point, created = save_focal_point(service, name, e164, clean_email, head)
+    if replace:
+        focal_point.phone_e164 = e164
+        focal_point.email = clean_email
+    return focal_point, created
+
+
 def remove_focal_point(focal_point: FocalPoint) -> int:
     """Mark them removed and revoke every link they hold; how many were revoked."""
     now = utcnow()
@@ -107,7 +163,9 @@ def link_url(token: str) -> str:
 def create_link(focal_point: FocalPoint, ticket: Ticket) -> str:
     """A new personal link of `focal_point` to `ticket`; returns its URL, the
     only place the token ever appears."""
-    token = secrets.token_urlsafe(32)
+    # 128 random bits, beyond guessing, and short enough that the SMS carrying
+    # the link stays one segment (a 43-character token made it two).
+    token = secrets.token_urlsafe(16)
     db.session.add(
         FocalLink(
             focal_point_id=focal_point.id,

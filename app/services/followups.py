@@ -48,6 +48,8 @@ DEBOUNCE_CAP = 5
 # A text held for a call goes at the latest after this long (Twilio ends calls
 # at four hours), should the status callback of the call's end never come.
 HOLD_LIMIT = timedelta(hours=4)
+# How much of a note or a resolution goes into the citizen's text.
+NOTE_IN_TEXT = 300
 
 
 def _addresses(line: Line, phone: str, whatsapp: bool) -> tuple[str, str, str]:
@@ -92,20 +94,13 @@ def _debounce_window() -> timedelta:
     return timedelta(seconds=current_app.config["SMS_DEBOUNCE_SECONDS"])
 
 
-def notify(
-    ticket: Ticket, template: str, hold: bool = False, **values: str
-) -> Message | None:
-    """Queue one follow-up for the ticket's caller, unless they cannot get one.
-
-    A progress text rewrites the one still waiting, if any, rather than adding
-    a second; `hold` keeps the text (and what follows) until the call ends.
-    """
-    caller = ticket.caller
-    if caller is None or caller.sms_opt_out:
-        return None  # withheld number, or the caller said STOP
+def citizen_text(ticket: Ticket, template: str, **values: str) -> str:
+    """The text the ticket's caller receives for `template`, exactly as sent:
+    their language, their line's alphabet, numbers written as they know them.
+    The staff pages preview it with the same function."""
     line = current_lines().for_number(ticket.line)
     texts = sms_texts()
-    body = texts.render(
+    return texts.render(
         template,
         ticket.language,
         accents=line.sms_accents,
@@ -115,6 +110,26 @@ def notify(
         line=line.number,
         **values,
     )
+
+
+def can_text(ticket: Ticket) -> bool:
+    """Whether the ticket's caller can be texted: a number, and no STOP."""
+    return ticket.caller is not None and not ticket.caller.sms_opt_out
+
+
+def notify(
+    ticket: Ticket, template: str, hold: bool = False, **values: str
+) -> Message | None:
+    """Queue one follow-up for the ticket's caller, unless they cannot get one.
+
+    A progress text rewrites the one still waiting, if any, rather than adding
+    a second; `hold` keeps the text (and what follows) until the call ends.
+    """
+    if not can_text(ticket):
+        return None  # withheld number, or the caller said STOP
+    caller = ticket.caller
+    line = current_lines().for_number(ticket.line)
+    body = citizen_text(ticket, template, **values)
     now = utcnow()
     allowed = line.sms_allowed_at(now)
     send_after = allowed if allowed > now else None
@@ -179,7 +194,7 @@ def resolved(ticket: Ticket, note: str) -> None:
     for waiting in db.session.scalars(_unsent(ticket, PROGRESS)).all():
         if _take_unsent(waiting, status="superseded"):
             ticket.record("sms_superseded", "system", message_id=waiting.id)
-    notify(ticket, "resolved", note=note[:300])
+    notify(ticket, "resolved", note=note[:NOTE_IN_TEXT])
     if notify(ticket, "satisfaction") is not None:
         ticket.record("satisfaction_asked", "system")
 

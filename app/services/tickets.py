@@ -198,6 +198,14 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
             "only a supervisor or an admin may put a ticket on legal hold or lift it",
             status=403,
         )
+    if (
+        change.assignee is not None
+        and staff_role == Role.AGENT
+        and change.assignee.id != actor.id
+    ):
+        raise TicketChangeError(
+            "forbidden", "agents may only assign tickets to themselves", status=403
+        )
     if change.resolution is not None and change.status is None:
         change.status = TicketStatus.RESOLVED.value  # giving the answer resolves
     if change.status == TicketStatus.RESOLVED and change.status != ticket.status:
@@ -276,5 +284,7 @@ def change_ticket(ticket: Ticket, change: TicketChange, actor: User | str) -> No
         visibility = "public" if change.note_public else "internal"
         ticket.record("note", who, text=change.note, visibility=visibility)
         if change.note_public:
-            followups.notify(ticket, "public_note", note=change.note[:300])
+            followups.notify(
+                ticket, "public_note", note=change.note[: followups.NOTE_IN_TEXT]
+            )
     ticket.updated_at = utcnow()

@@ -48,6 +48,10 @@
     for (const id of ["pop-tickets", "pop-calls", "pop-messages", "pop-recordings"]) $(id).replaceChildren();
     for (const t of data.tickets || []) {
       item($("pop-tickets"), `${t.reference} · ${t.status} · ${t.category || "—"} · ${t.created_at.slice(0, 10)}`);
+      // The ticket page, a new tab so the call screen stays.
+      const link = Object.assign(document.createElement("a"), { href: `/tickets/${t.reference}`, target: "_blank" });
+      link.append($("pop-tickets").lastChild.firstChild);
+      $("pop-tickets").lastChild.append(link);
     }
     for (const c of data.calls || []) {
       item($("pop-calls"), `${c.started_at.slice(0, 16).replace("T", " ")} · ${c.status} · ${c.duration ?? "?"} s`);
