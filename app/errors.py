@@ -76,6 +76,9 @@ def error_page(error: HTTPException) -> tuple[str, int]:
 
 
 def _handle(error: HTTPException):  # type: ignore[no-untyped-def]
+    if error.response is not None:
+        # The raiser made its own answer (the sign-in throttle's page): kept.
+        return error.response
     if request.path.startswith("/api/"):
         return handle_http_error(error)  # what the API's own routing_error answers
     if not is_page_request():

@@ -111,3 +111,16 @@ def test_webhooks_keep_their_bare_answers(client):
     refused = client.post("/voice/incoming", data={"CallSid": "CA1"})
     assert refused.status_code == 403
     assert "Écoute" not in refused.text  # not a staff page
+
+
+def test_an_answer_made_by_the_raiser_is_kept(client):
+    """The sign-in throttle answers with the sign-in page, not the 429 page."""
+    user = make_user()
+    for _ in range(6):  # the sixth is past the account's 5 a minute here
+        page = client.post(
+            "/login",
+            data={"email": user.email, "password": "wrong"},
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
+    assert page.status_code == 200
+    assert 'name="password"' in page.text
