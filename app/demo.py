@@ -26,7 +26,7 @@ from io import BytesIO
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.lines import Line, current_lines
@@ -45,7 +45,7 @@ from app.models import (
 from app.models.types import utcnow
 from app.services import focal_points, sla_alerts, sla_clock
 from app.services.calls import call_for
-from app.services.followups import commit_and_dispatch
+from app.services.followups import commit_and_dispatch, flush_outbox
 from app.services.inbound import handle_text
 from app.services.people import ProfileChange, change_profile, person_of
 from app.services.recordings import attach, recording_for
@@ -481,15 +481,20 @@ def _retell_in_time(ticket: Ticket, start: datetime, end: datetime) -> None:
         select(TicketEvent).filter_by(ticket_id=ticket.id).order_by(TicketEvent.id)
     ).all()
     step = (end - start) / max(len(events), 1)
+    # (when it was played, when it is told), in the order it was played.
+    moved = []
     for index, event in enumerate(events):
+        moved.append((event.at, start + step * index))
         event.at = start + step * index
-    sent = {
-        (event.detail or {}).get("message_id"): event.at
-        for event in events
-        if event.action == "sms_queued"
-    }
+
+    def told(played: datetime | None) -> datetime:
+        """When something played at `played` is told: with the event before it."""
+        before = [new for old, new in moved if played is not None and old <= played]
+        return before[-1] if before else start
+
     for message in db.session.scalars(select(Message).filter_by(ticket_id=ticket.id)):
-        message.created_at = message.updated_at = sent.get(message.id, start)
+        message.created_at = told(message.created_at)
+        message.updated_at = told(message.updated_at)
         if message.send_after is not None:
             message.send_after = message.created_at
     for call in ticket.calls:
@@ -515,11 +520,28 @@ def _retell_in_time(ticket: Ticket, start: datetime, end: datetime) -> None:
             sla_clock.status_changed(ticket, old, new, event.at)
 
 
+def _send_waiting_texts(ticket: Ticket) -> None:
+    """A progress text waits a few minutes for the next change; in the story
+    those minutes have passed: it goes now, through the outbox's own flush."""
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.status == "queued",
+            Message.send_after.is_not(None),
+        )
+        .values(send_after=None)
+    )
+    db.session.commit()
+    flush_outbox(older_than=timedelta(0))
+
+
 def _tell(story: Story, number: int, cast: Cast, audio: bytes) -> Ticket:
     ticket = _open(story, number, cast, audio)
     STORIES[story.play](ticket, story, cast)
     # Sent first (in-process without Redis), so their events are moved too.
     commit_and_dispatch()
+    _send_waiting_texts(ticket)
     now = utcnow()
     # Not all at the same minute of the day: a centre's requests come any time.
     start = now - timedelta(days=story.days_ago, minutes=(number * 97) % 420)

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from app import create_app, demo
 from app.extensions import db
-from app.models import Recording
+from app.models import Recording, Ticket
 from config import TestingConfig
 from tests.conftest import FakeGateway, service_required
 from tests.test_browser_errors import shoot
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.browser
 class Served:
     url: str
     recording_id: int
+    appeal: str  # the reference of a ticket whose citizen objected
 
 
 @pytest.fixture
@@ -49,12 +50,14 @@ def served(tmp_path) -> Iterator[Served]:
         result = app.test_cli_runner().invoke(args=["seed-demo"])
         assert result.exit_code == 0, result.output
         recording_id = db.session.scalars(select(Recording.id)).first()
+        appeal = db.session.scalars(select(Ticket).filter_by(status="reopened")).first()
+        reference = appeal.display_reference
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Served(f"http://127.0.0.1:{server.server_port}", recording_id)
+        yield Served(f"http://127.0.0.1:{server.server_port}", recording_id, reference)
     finally:
         server.shutdown()
         server.server_close()
@@ -81,6 +84,16 @@ def test_a_supervisor_finds_the_demo_centre_at_work(served, tmp_path):
             rows = page.locator("main table tbody tr")
             assert rows.count() >= 30
             shoot(page, tmp_path, "demo-desk")
+
+            # An appeal's whole story, as the ticket page tells it.
+            page.goto(f"{served.url}/tickets/{served.appeal}")
+            main = page.inner_text("main")
+            for told in ("Rétabli", "rétabli", "Dossier créé"):
+                if told in main:
+                    break
+            else:
+                pytest.fail("the appeal's history is not on its page")
+            shoot(page, tmp_path, "demo-ticket")
 
             page.goto(f"{served.url}/recordings/{served.recording_id}")
             page.wait_for_function(AUDIO_LOADED, timeout=WAIT_MS)
