@@ -91,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import callers  # noqa: F401  (its routes join the API blueprint)
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
+    from app.callers.views import bp as callers_bp
     from app.resend import bp as resend_bp
     from app.sms.views import bp as sms_bp
     from app.tickets import page  # noqa: F401  (its routes join the tickets blueprint)
@@ -103,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(callers_bp)
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):

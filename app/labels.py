@@ -102,6 +102,19 @@ ACTIONS = {
     "sms_rewritten": _l("Text rewritten"),
     "sms_superseded": _l("Text replaced"),
     "sms_status_request": _l("Status asked by text"),
+    "call_attached": _l("Call attached by staff"),
+    "duplicate": _l("Closed as a duplicate"),
+}
+# Twilio's call statuses.
+CALL_STATUSES = {
+    "queued": _l("Queued"),
+    "ringing": _l("Ringing"),
+    "in-progress": _l("In progress"),
+    "completed": _l("Completed"),
+    "busy": _l("Busy"),
+    "failed": _l("Failed"),
+    "no-answer": _l("No answer"),
+    "canceled": _l("Cancelled"),
 }
 GROUPS = {
     "status": STATUSES,
@@ -115,6 +128,7 @@ GROUPS = {
     "message_status": MESSAGE_STATUSES,
     "action": ACTIONS,
     "actor": ACTORS,
+    "call_status": CALL_STATUSES,
 }
 
 

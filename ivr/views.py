@@ -17,6 +17,7 @@ from app.models import Call, Ticket
 from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
+from app.services.answered_calls import answered
 from app.services.calls import (
     apply_status,
     call_for,
@@ -344,9 +345,8 @@ def agent_status() -> tuple[str, int]:
         set_status(agent, "busy", call_sid=parent)
         call = db.session.scalar(select(Call).filter_by(call_sid=parent))
         if call is not None:
-            call.agent_id = agent.id
-            # The call's ticket, open on the agent's screen while they talk.
-            ticket, _ = ticket_for_call(call, "request", None, call.language or "fr")
+            # The call's ticket, in their charge and open on their screen.
+            ticket = answered(call, agent)
             commit_and_dispatch()
             publish_ticket(agent, ticket, parent)
             return "", 204

@@ -15,6 +15,7 @@ from flask import (
     request,
     send_from_directory,
     stream_with_context,
+    url_for,
 )
 from flask_babel import get_locale
 from flask_login import current_user, login_required
@@ -23,11 +24,22 @@ from sqlalchemy import select
 
 from app.api.auth import api_login_required
 from app.api.errors import ApiError, error_response, handle_api_error
+from app.callers.views import ticket_page
 from app.events import KEEPALIVE, agent_channel, broker
 from app.extensions import csrf, db
+from app.labels import choices as label_choices
 from app.menus import category_choices
-from app.models import Presence, Service
+from app.models import Call, Presence, Service, TicketStatus
 from app.models.types import utcnow
+from app.references import InvalidReference, parse_reference
+from app.serializers import ticket_json
+from app.services.answered_calls import (
+    OPEN_STATUSES,
+    AttachError,
+    attach_call,
+    visible_ticket,
+)
+from app.services.followups import commit_and_dispatch
 from app.services.presence import (
     STATUSES,
     DeviceNotRegistered,
@@ -67,7 +79,26 @@ def page() -> str:
         presence=presence.status if presence else "offline",
         categories=category_choices(str(get_locale() or "fr")[:2]),
         services=db.session.scalars(select(Service).order_by(Service.name)).all(),
+        # Every status but closed: a ticket is closed by the journey, not here.
+        statuses=[status for status in TicketStatus if status != TicketStatus.CLOSED],
+        open_statuses=OPEN_STATUSES,
+        labels={group: dict(label_choices(group)) for group in LABELLED},
+        ticket_page=ticket_page(REFERENCE_SLOT),
+        caller_page=url_for("callers.show", phone=PHONE_SLOT),
     )
+
+
+# The script shows these stored values as words (app.labels).
+LABELLED = (
+    "status",
+    "category",
+    "presence",
+    "direction",
+    "message_status",
+    "call_status",
+)
+# Placeholders the script replaces in a page's address.
+REFERENCE_SLOT, PHONE_SLOT = "0000-0000", "PHONE"
 
 
 @bp.get("/supervision")
@@ -140,6 +171,37 @@ def presence() -> Response:
         ) from None
     db.session.commit()
     return _presence_json(current)
+
+
+@bp.post("/attach")
+@api_login_required()
+def attach() -> Response:
+    """Attach the call the agent is on to one of the caller's open tickets,
+    instead of the new one: `{"call_sid", "reference"}` -> the ticket."""
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    call_sid, reference = body.get("call_sid"), body.get("reference")
+    if not isinstance(call_sid, str) or not 0 < len(call_sid) <= 64:
+        raise ApiError(400, "invalid_call_sid", "'call_sid' must be the call's SID")
+    if not isinstance(reference, str):
+        raise ApiError(400, "invalid_reference", "'reference' must be a reference")
+    try:
+        compact = parse_reference(reference[:16])
+    except InvalidReference as error:
+        raise ApiError(400, "invalid_reference", str(error)) from None
+    ticket = visible_ticket(compact, g.api_user)
+    if ticket is None:
+        raise ApiError(404, "not_found", f"no ticket {reference[:16]}")
+    call = db.session.scalar(select(Call).filter_by(call_sid=call_sid))
+    if call is None:
+        raise ApiError(404, "not_found", "no such call")
+    try:
+        attach_call(call, ticket, g.api_user)
+    except AttachError as error:
+        db.session.rollback()
+        raise ApiError(error.status, error.code, str(error)) from None
+    commit_and_dispatch()
+    return jsonify({**ticket_json(ticket), "call_sid": call.call_sid})
 
 
 def _registered(body: object) -> bool | None:

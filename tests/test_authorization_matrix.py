@@ -341,6 +341,18 @@ ENDPOINTS = [
         no_rows,
         pages(403, 403, set()),
     ),
+    # The caller page: the person's tickets, and the calls by their SIDs.
+    Endpoint(
+        "caller page",
+        "/callers/{phone}",
+        page_as,
+        html_rows,
+        pages(
+            TICKETS["agent_p"] | CALLS["agent_p"],
+            TICKETS["agent_s"] | CALLS["agent_s"],
+            ALL_TICKETS | ALL_CALLS,
+        ),
+    ),
     Endpoint(
         "recording player Rs",
         "/recordings/{Rs}",

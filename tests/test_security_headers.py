@@ -61,7 +61,9 @@ class InlineFinder(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         names = dict(attrs)
-        if tag == "script" and "src" not in names:
+        # A data block (JSON for a page's script) is never run: the CSP allows it.
+        data_block = names.get("type") == "application/json"
+        if tag == "script" and "src" not in names and not data_block:
             self._in_script = True
         if tag == "style":
             self.found.append("<style>")
@@ -90,6 +92,7 @@ class InlineFinder(HTMLParser):
         "/softphone/supervision",
         "/recordings",
         "/recordings/{recording}",
+        "/callers/+2290197000000",
     ],
 )
 def test_pages_have_no_inline_script_style_or_handler(client, path):

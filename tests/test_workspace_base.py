@@ -2,10 +2,12 @@
 that keeps the page and its filters, human words for stored values, the
 centre's time."""
 
+import re
 from datetime import UTC, datetime
 
 from app.labels import label, local_time
 from app.models import Role
+from config import ROOT
 from tests.factories import make_user
 from tests.test_recordings_pages import login
 
@@ -42,3 +44,23 @@ def test_times_are_the_centres(app):
         # Porto-Novo is UTC+1: half past midnight, the next day.
         shown = local_time(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
     assert shown == "01/12/2026 00:30"
+
+
+def test_the_style_sheet_closes_every_block():
+    # Parallel branches append to it (merged by union): a lost brace would
+    # silently swallow every rule after it.
+    depth = 0
+    css = (ROOT / "app" / "static" / "ecoute.css").read_text()
+    for number, line in enumerate(css.splitlines(), start=1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"ecoute.css:{number} closes a block never opened"
+    assert depth == 0, "ecoute.css leaves a block open"
+
+
+def test_the_french_catalogue_says_each_message_once():
+    # Parallel branches append to it (merged by union): a msgid added twice
+    # compiles, and the last translation silently wins.
+    catalogue = ROOT / "app" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+    ids = re.findall(r'^msgid "(.+)"$', catalogue.read_text(), flags=re.M)
+    repeated = sorted({msgid for msgid in ids if ids.count(msgid) > 1})
+    assert repeated == []
