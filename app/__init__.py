@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
-from app import dbguard, events, labels, queue, security, vendor
+from app import dbguard, errors, events, labels, queue, security, vendor
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import select_locale, this_page_in
@@ -92,6 +92,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.callers.views import bp as callers_bp
+    from app.resend import bp as resend_bp
     from app.sms.views import bp as sms_bp
     from app.tickets import page  # noqa: F401  (its routes join the tickets blueprint)
     from app.tickets.views import bp as tickets_bp
@@ -104,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
     app.register_blueprint(callers_bp)
+    app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
         csrf.exempt(blueprint)
@@ -153,5 +155,6 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["notice_texts"] = load_notice_texts(app.config["NOTICES_FILE"])
 
     _register_blueprints(app)
+    errors.init_app(app)  # after the blueprints: the pages' error pages
     register_commands(app)
     return app

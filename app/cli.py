@@ -19,6 +19,7 @@ from rq.exceptions import StopRequested
 from rq.worker_pool import WorkerPool
 from sqlalchemy import delete, select
 
+from app import demo
 from app.extensions import db
 from app.models import ApiToken, Role, Service, User
 from app.models.agents import agent_lines
@@ -34,13 +35,6 @@ from app.simulator import CallSimulator, HttpTransport, InProcessTransport, pars
 from app.spool import failed_dir, replay
 
 users = AppGroup("users", help="Manage staff accounts.")
-
-DEMO_USERS = (
-    ("admin@ecoute.local", Role.ADMIN, "Admin Écoute"),
-    ("superviseur@ecoute.local", Role.SUPERVISOR, "Awa Superviseure"),
-    ("agent@ecoute.local", Role.AGENT, "Koffi Agent"),
-)
-DEMO_PASSWORD = "ecoute-demo"  # noqa: S105 - printed for the local demo only
 
 
 def _user(email: str) -> User:
@@ -82,15 +76,15 @@ def create_token(email: str) -> None:
 
 @click.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo accounts if they are missing (used by `make run`)."""
-    for email, role, name in DEMO_USERS:
-        if db.session.scalar(select(User).filter_by(email=email)) is None:
-            user = User(email=email, role=role, name=name)
-            user.set_password(DEMO_PASSWORD)
-            db.session.add(user)
-    db.session.commit()
-    for email, role, _ in DEMO_USERS:
-        click.echo(f"  {role.value:<11} {email}  /  {DEMO_PASSWORD}")
+    """A living demo centre, added once (used by `make run`): see app/demo.py."""
+    seeded = demo.seed()
+    for role, email in seeded.users:
+        click.echo(f"  {role:<11} {email}  /  {demo.DEMO_PASSWORD}")
+    if seeded.tickets:
+        click.echo(
+            f"demo: {seeded.tickets} tickets in every status,"
+            f" {seeded.escalations} escalation(s) sent for the overdue ones"
+        )
 
 
 def _queue_names(wanted: str | None) -> list[str]:

@@ -30,6 +30,7 @@ from app.api.errors import (
 )
 from app.api.routes import api_route
 from app.dbguard import is_database_outage
+from app.errors import error_page
 from app.extensions import db
 from app.lines import current_lines
 from app.menus import menu_for
@@ -278,7 +279,9 @@ def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
     if isinstance(error, ApiError):
         return handle_api_error(error)
     if isinstance(error, HTTPException):
-        return handle_http_error(error) if request.path.startswith("/api/") else error
+        if request.path.startswith("/api/"):
+            return handle_http_error(error)
+        return error if request.endpoint == "recordings.callback" else error_page(error)
     if request.endpoint == "recordings.callback":
         log.exception("recording callback failed")
     try:
@@ -295,7 +298,8 @@ def errors(error: Exception) -> Response | HTTPException | tuple[str, int]:
         return "", 204
     if request.path.startswith("/api/"):
         return handle_unexpected(error)
-    return InternalServerError()  # the pages answer an HTML error page
+    log.exception("recordings page %s failed", request.path)
+    return error_page(InternalServerError())  # the pages' own error page
 
 
 # --- Supervisor pages: the recordings list and the player ---------------------------

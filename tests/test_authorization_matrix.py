@@ -511,6 +511,8 @@ NO_CALLER_DATA = {
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
     "focal.show": "tests/test_focal_points.py",  # a focal point's personal link
+    # What this browser itself posted before its session ended, shown once.
+    "resend.kept": "tests/test_resend_forms.py",
 }
 
 

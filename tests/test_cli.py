@@ -4,6 +4,7 @@ import re
 
 from sqlalchemy import select
 
+from app import demo
 from app.extensions import db
 from app.models import Role, Ticket, User
 from tests.conftest import CALLER
@@ -55,7 +56,7 @@ def test_seed_demo_is_idempotent_and_prints_logins(runner):
     first = runner.invoke(args=["seed-demo"])
     runner.invoke(args=["seed-demo"])
     assert "agent@ecoute.local" in first.output
-    assert len(db.session.scalars(select(User)).all()) == 3
+    assert len(db.session.scalars(select(User)).all()) == len(demo.USERS)
 
 
 def test_simulate_call_ends_with_a_reference_and_a_ticket(runner, sms):
