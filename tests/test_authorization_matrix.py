@@ -347,7 +347,15 @@ ENDPOINTS = [
         html_rows,
         pages(*[{"Ti"}] * 3),
     ),
-    Endpoint("queue results (htmx)", "/?status=open", htmx_as, html_rows, DESK),
+    # htmx asked without a session: 401 with HX-Redirect to the sign-in page
+    # (a redirect would swap the sign-in form into the results).
+    Endpoint(
+        "queue results (htmx)",
+        "/?status=open",
+        htmx_as,
+        html_rows,
+        {**DESK, "disabled": 401, "nobody": 401},
+    ),
     Endpoint("queue export", "/tickets/export.csv", page_as, csv_rows, DESK),
     Endpoint(
         "queue export salaries",

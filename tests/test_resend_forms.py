@@ -122,7 +122,7 @@ def test_the_api_and_webhooks_keep_their_answers(csrf_app, client):
 def test_an_ended_session_keeps_the_text_across_the_sign_in(csrf_app, client):
     user = make_user()
     sign_in(client, user.email)
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/tickets/new")
     # Signed out elsewhere (another tab): the token still matches the session.
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     refused = client.post(
@@ -151,7 +151,7 @@ def test_an_ended_session_keeps_the_text_across_the_sign_in(csrf_app, client):
 def test_a_long_text_is_cut_to_fit_the_session_cookie_and_says_so(csrf_app, client):
     user = make_user()
     sign_in(client, user.email)
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/tickets/new")
     client.post("/logout", data={"csrf_token": token})
     long = "mot " * 1200  # 4,800 characters: more than a cookie holds
     client.post("/tickets", data={**desk_request(token), "description": long})
@@ -179,7 +179,7 @@ def test_a_get_without_a_session_still_goes_to_the_sign_in(client):
 def test_another_agent_signing_in_never_sees_the_kept_text(csrf_app, client):
     first, second = make_user("awa@example.org"), make_user("koffi@example.org")
     sign_in(client, first.email)
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/tickets/new")
     client.post("/logout", data={"csrf_token": token})
     client.post("/tickets", data=desk_request(token))  # kept, then to the sign-in
     sign_in(client, second.email)
@@ -206,7 +206,7 @@ def test_a_lost_session_cookie_leads_through_the_sign_in_to_the_text(csrf_app, c
 def test_htmx_is_sent_to_the_sign_in_as_a_whole_page(csrf_app, client):
     user = make_user()
     sign_in(client, user.email)
-    token = csrf_token(client, "/")
+    token = csrf_token(client, "/tickets/new")
     client.post("/logout", data={"csrf_token": token})
     answer = client.post(
         "/tickets", data=desk_request(token), headers={"HX-Request": "true"}
