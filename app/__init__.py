@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine, make_url
 from app import dbguard, errors, events, labels, queue, security, vendor
 from app.cli import register_commands
 from app.extensions import babel, csrf, db, login_manager, migrate
-from app.i18n import select_locale, this_page_in
+from app.i18n import forget_locale, select_locale, this_page_in
 from app.lines import load_lines
 from app.menus import load_menus
 from app.notice_texts import load_notice_texts
@@ -136,6 +136,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     csrf.init_app(app)
     security.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    app.before_request(forget_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["this_page_in"] = this_page_in
     labels.init_app(app)  # human words for stored values, the centre's time

@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 
 
 def select_locale() -> str:
@@ -21,3 +21,10 @@ def this_page_in(lang: str) -> str:
     args = request.args.to_dict(flat=False)
     args["lang"] = [lang]
     return f"{request.path}?{urlencode(args, doseq=True)}"
+
+
+def forget_locale() -> None:
+    """Each request picks its own language. Flask-Babel keeps the one it chose
+    on `g`, which lives as long as the app context: one that serves several
+    requests (the test client under a test's context) would keep the first."""
+    g.pop("_flask_babel", None)
