@@ -15,7 +15,13 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Ticket
-from tests.browser import browser_app, chromium, new_page, serving
+from tests.browser import (
+    WIDER_THAN_SCREEN,
+    browser_app,
+    chromium,
+    new_page,
+    serving,
+)
 from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
@@ -45,11 +51,13 @@ def served(tmp_path) -> Iterator[Served]:
 
 
 def shoot(page: Page, folder: Path, name: str) -> None:
-    """The page at each width, whole, saved in the test's tmp_path."""
+    """The page at each width, whole, saved in the test's tmp_path; at none
+    of them is the page wider than the screen."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         path = folder / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
+        assert not page.evaluate(WIDER_THAN_SCREEN), f"{name} overflows at {width}"
     page.set_viewport_size({"width": 1280, "height": 900})
 
 

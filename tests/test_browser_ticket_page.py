@@ -245,6 +245,15 @@ def test_a_supervisor_listens_inline(served, tmp_path):
         assert page.locator("#hold-button").count() == 1
         _shots(page, tmp_path, "ticket-supervisor-listening")
 
+        # They hand it to an agent of the service (htmx, no page load).
+        page.select_option("#form-assign select[name$=assignee]", label="Awa Dossou")
+        page.click("#assign-button")
+        page.wait_for_function(
+            "() => document.getElementById('ticket-assignee')"
+            ".textContent.includes('Awa Dossou')"
+        )
+        assert page.inner_text("#ticket-status") == "Attribué"
+
         # Their listening is in the timeline, for supervisors.
         page.reload()
         listened = page.locator(".timeline [data-action=listened]")
