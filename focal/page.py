@@ -10,18 +10,9 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
+from app.labels import label
 from app.menus import category_choices
 from app.models import Ticket, TicketEvent
-
-STATUSES = {
-    "new": _l("New"),
-    "assigned": _l("Assigned"),
-    "in_progress": _l("In progress"),
-    "waiting": _l("Waiting for the citizen"),
-    "resolved": _l("Resolved"),
-    "closed": _l("Closed"),
-    "reopened": _l("Reopened"),
-}
 
 # The history a focal point reads: what happened to the request, not the
 # centre's housekeeping (texts, calls, recordings, who listened, assignments to
@@ -90,14 +81,14 @@ def who(actor: str) -> str:
 
 def _what(event: TicketEvent) -> str:
     detail = event.detail or {}
-    label = str(ACTIONS[event.action])
+    words = str(ACTIONS[event.action])
     if event.action == "status":
-        old = STATUSES.get(detail.get("old"), detail.get("old"))
-        new = STATUSES.get(detail.get("new"), detail.get("new"))
-        return f"{label}: {old} → {new}"
+        old = label(detail.get("old"), "status")
+        new = label(detail.get("new"), "status")
+        return f"{words}: {old} → {new}"
     if event.action == "focal_link":
-        return f"{label}: {detail.get('focal_point', '')}"
-    return label
+        return f"{words}: {detail.get('focal_point', '')}"
+    return words
 
 
 def history(ticket: Ticket, zone: ZoneInfo) -> list[Entry]:

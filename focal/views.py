@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.labels import label
 from app.services.focal_actions import ACTIONS, act
 from app.services.focal_points import FocalAccess, LinkState, check
 from app.services.followups import commit_and_dispatch
@@ -49,7 +50,7 @@ def _page(access: FocalAccess, forms: dict[str, TextForm]) -> str:
         "focal/ticket.html",
         ticket=ticket,
         focal_point=access.focal_point,
-        status=page.STATUSES.get(ticket.status, ticket.status),
+        status=label(ticket.status, "status"),
         category=page.category_label(ticket.category),
         phone=page.masked(ticket.phone),
         take_charge_due=page.when(ticket.take_charge_due, zone),

@@ -31,17 +31,6 @@ SHOWN_OTHERWISE = {
 SUPERVISORS_ONLY = {"listened"}
 DEADLINES = {"take_charge": _l("taking in charge"), "resolve": _l("answer")}
 FOCAL_ACTOR = "focal point: "
-# Twilio's call statuses.
-CALL_STATUSES = {
-    "queued": _l("Queued"),
-    "ringing": _l("Ringing"),
-    "in-progress": _l("In progress"),
-    "completed": _l("Completed"),
-    "busy": _l("Busy"),
-    "failed": _l("Failed"),
-    "no-answer": _l("No answer"),
-    "canceled": _l("Cancelled"),
-}
 
 
 @dataclass(frozen=True)
@@ -215,7 +204,7 @@ def _calls(ticket: Ticket, viewer: User, names: Names) -> list[Entry]:
                 change=_("Duration: %(time)s", time=f"{minutes}:{seconds:02d}")
                 if call.duration
                 else None,
-                badges=(("", str(CALL_STATUSES.get(call.status, call.status))),),
+                badges=(("", label(call.status, "call_status")),),
                 recordings=heard,
             )
         )
