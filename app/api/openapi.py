@@ -42,7 +42,8 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    properties = model.model_json_schema(mode="validation")["properties"]
+    document = model.model_json_schema(mode="validation")
+    properties, required = document["properties"], set(document.get("required", ()))
     parameters = []
     for name, schema in properties.items():
         schema = _plain(schema)
@@ -50,7 +51,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
         parameter = {
             "name": name,
             "in": "query",
-            "required": False,
+            "required": name in required,
             "allowEmptyValue": True,
         }
         if "description" in schema:

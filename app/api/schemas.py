@@ -10,16 +10,18 @@ rules that need the database (a known category, an active assignee, a service,
 the status transitions) are the service layer's.
 """
 
+import re
 import sys
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -275,6 +277,35 @@ class TicketQuery(Body):
         description="skip this many (slow on deep pages: use cursor)",
         json_schema_extra={"deprecated": True},
     )
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day(value: Any) -> Any:
+    """YYYY-MM-DD and nothing else (pydantic's lax date takes timestamps too)."""
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise PydanticCustomError("invalid_date", "dates are written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+
+
+class ExportQuery(Body):
+    """GET /api/tickets/export.csv and .xlsx: a period of the centre's days."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+    error_codes: ClassVar[dict[str, str]] = {
+        "from": "invalid_date",
+        "to": "invalid_date",
+    }
+
+    first: Day = Field(
+        alias="from", description="first day (centre's time zone), included"
+    )
+    last: Day = Field(alias="to", description="last day (centre's time zone), included")
+    status: Status | None = None
 
 
 # --- responses -------------------------------------------------------------------

@@ -1,10 +1,19 @@
 """JSON API: tickets, caller history (CONTRACT §6)."""
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    request,
+    stream_with_context,
+)
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import HTTPException
 
@@ -17,11 +26,13 @@ from app.api.errors import (
 )
 from app.api.routes import api_route
 from app.extensions import csrf, db
+from app.labels import centre_zone
 from app.lines import current_lines
 from app.menus import category_choices
 from app.models import (
     Message,
     Recording,
+    Role,
     Service,
     Ticket,
     User,
@@ -31,6 +42,13 @@ from app.references import InvalidReference, parse_reference
 from app.serializers import empty_history, ticket_detail_json, ticket_json
 from app.services.callers import caller_for, history_for
 from app.services.followups import commit_and_dispatch
+from app.services.ticket_export import (
+    created_between,
+    csv_lines,
+    ticket_rows,
+    workbook_chunks,
+    write_workbook,
+)
 from app.services.ticket_list import InvalidCursor, by_phone, newest_first
 from app.services.tickets import (
     TicketChange,
@@ -134,6 +152,85 @@ def list_tickets(query: schemas.TicketQuery) -> dict[str, Any]:
         ) from None
     tickets = [ticket_json(ticket) for ticket in page.tickets]
     return {"tickets": tickets, "next": page.next}
+
+
+def _export_rows(query: schemas.ExportQuery) -> Iterator[list[str]]:
+    zone = centre_zone()
+    where = and_(
+        visible_tickets(g.api_user), created_between(query.first, query.last, zone)
+    )
+    if query.status:
+        where = and_(where, Ticket.status == query.status)
+    return ticket_rows(where, zone)
+
+
+def _export_name(query: schemas.ExportQuery, suffix: str) -> str:
+    return f"tickets-{query.first.isoformat()}-{query.last.isoformat()}.{suffix}"
+
+
+def _as_file(content: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": content,
+        "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+    }
+
+
+# Supervisors' and admins' (CONTRACT §10): the whole centre's tickets.
+EXPORTERS = (Role.SUPERVISOR, Role.ADMIN)
+
+
+@api_route(
+    bp,
+    "GET",
+    "/tickets/export.csv",
+    summary="Tickets created over a period, as CSV (UTF-8 with a BOM)",
+    query=schemas.ExportQuery,
+    roles=EXPORTERS,
+    responses={
+        200: _as_file(
+            {"text/csv": {"schema": {"type": "string"}}}, "One row per ticket"
+        )
+    },
+)
+def export_csv(query: schemas.ExportQuery) -> Response:
+    # Streamed: each row is made and sent as the client reads, batch by batch.
+    lines = csv_lines(_export_rows(query))
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f"attachment; filename={_export_name(query, 'csv')}"
+        },
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@api_route(
+    bp,
+    "GET",
+    "/tickets/export.xlsx",
+    summary="Tickets created over a period, as a workbook",
+    query=schemas.ExportQuery,
+    roles=EXPORTERS,
+    responses={
+        200: _as_file(
+            {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            "One row per ticket, under the header row",
+        )
+    },
+)
+def export_xlsx(query: schemas.ExportQuery) -> Response:
+    path = write_workbook(_export_rows(query))
+    return Response(
+        workbook_chunks(path),
+        mimetype=XLSX,
+        headers={
+            "Content-Disposition": f"attachment; filename={_export_name(query, 'xlsx')}"
+        },
+    )
 
 
 def _detail(ticket: Ticket) -> dict[str, Any]:
