@@ -357,6 +357,28 @@ ENDPOINTS = [
         {**DESK, "disabled": 401, "nobody": 401},
     ),
     Endpoint("queue export", "/tickets/export.csv", page_as, csv_rows, DESK),
+    # The statistics exports (CONTRACT §10): supervisors and admins only.
+    Endpoint(
+        "api stats export csv",
+        "/api/tickets/export.csv?from=2000-01-01&to=2999-12-31",
+        api_as,
+        csv_rows,
+        api(403, 403, ALL_TICKETS),
+    ),
+    Endpoint(
+        "api stats export csv, session",
+        "/api/tickets/export.csv?from=2000-01-01&to=2999-12-31",
+        page_as,
+        csv_rows,
+        api(403, 403, ALL_TICKETS),
+    ),
+    Endpoint(
+        "api stats export xlsx",
+        "/api/tickets/export.xlsx?from=2000-01-01&to=2999-12-31",
+        api_as,
+        no_rows,
+        api(403, 403, set()),
+    ),
     Endpoint(
         "queue export salaries",
         "/tickets/export.csv?service=salaries",
