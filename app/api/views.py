@@ -43,6 +43,7 @@ from app.serializers import empty_history, ticket_detail_json, ticket_json
 from app.services.callers import caller_for, history_for
 from app.services.followups import commit_and_dispatch
 from app.services.ticket_export import (
+    XLSX_TYPE,
     created_between,
     csv_lines,
     ticket_rows,
@@ -205,9 +206,6 @@ def export_csv(query: schemas.ExportQuery) -> Response:
     )
 
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 @api_route(
     bp,
     "GET",
@@ -217,7 +215,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     roles=EXPORTERS,
     responses={
         200: _as_file(
-            {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
             "One row per ticket, under the header row",
         )
     },
@@ -226,7 +224,7 @@ def export_xlsx(query: schemas.ExportQuery) -> Response:
     path = write_workbook(_export_rows(query))
     return Response(
         workbook_chunks(path),
-        mimetype=XLSX,
+        mimetype=XLSX_TYPE,
         headers={
             "Content-Disposition": f"attachment; filename={_export_name(query, 'xlsx')}"
         },

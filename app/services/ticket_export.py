@@ -56,6 +56,7 @@ _FIELDS = (
     Ticket.escalation_level,
     Ticket.appeal,
 )
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 1000
 CHUNK = 64 * 1024  # bytes of the workbook per piece of the response
 # Where datetime stops: a day this near the ends has no midnight to convert.
