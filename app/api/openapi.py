@@ -52,7 +52,8 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             "name": name,
             "in": "query",
             "required": name in required,
-            "allowEmptyValue": True,
+            # An empty value is no value: a required one may not be empty.
+            "allowEmptyValue": name not in required,
         }
         if "description" in schema:
             parameter["description"] = schema.pop("description")
