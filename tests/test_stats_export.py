@@ -233,3 +233,24 @@ def test_csv_is_streamed_in_keyset_batches(client, chief, monkeypatch):
     assert [line.split(",")[0] for line in text.splitlines()[1:]] == [
         ticket.display_reference for ticket in made
     ]
+
+
+def test_a_cell_that_would_be_a_formula_is_text(client, chief):
+    service = Service(key="=HYPERLINK(1)", name="Odd")
+    db.session.add(service)
+    make_ticket(make_caller(), service=service, line="+22921000000")
+
+    row = rows_of(client.get(f"{CSV}?from=2000-01-01&to=2999-12-31", headers=chief))[0]
+
+    assert row["service"] == "'=HYPERLINK(1)"
+    assert row["line"] == "+22921000000"  # a number in E.164, left as it is
+
+
+def test_the_workbook_file_is_removed_once_sent(client, chief, tmp_path, monkeypatch):
+    monkeypatch.setattr(ticket_export.tempfile, "tempdir", str(tmp_path))
+    make_ticket(make_caller())
+
+    response = client.get(f"{XLSX}?from=2000-01-01&to=2999-12-31", headers=chief)
+
+    assert response.get_data().startswith(b"PK")  # a zip, as an .xlsx is
+    assert not list(tmp_path.glob("ecoute-export-*"))

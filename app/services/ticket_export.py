@@ -57,6 +57,8 @@ _FIELDS = (
     Ticket.appeal,
 )
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A cell starting so is a formula to a spreadsheet (as in app.tickets.export).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 1000
 CHUNK = 64 * 1024  # bytes of the workbook per piece of the response
 # Where datetime stops: a day this near the ends has no midnight to convert.
@@ -120,9 +122,9 @@ def _row(ticket: Row[Any], rating: Any, zone: ZoneInfo) -> list[str]:
         ticket.priority,
         ticket.channel,
         ticket.line or "",
-        ticket.category or "",
-        ticket.service or "",
-        ticket.assignee or "",
+        _text(ticket.category),
+        _text(ticket.service),
+        _text(ticket.assignee),
         _instant(ticket.take_charge_due, zone),
         _boolean(ticket.take_charge_met),
         _instant(ticket.resolve_due, zone),
@@ -135,6 +137,14 @@ def _row(ticket: Row[Any], rating: Any, zone: ZoneInfo) -> list[str]:
 
 def _instant(moment: datetime | None, zone: ZoneInfo) -> str:
     return "" if moment is None else moment.astimezone(zone).isoformat()
+
+
+def _text(value: str | None) -> str:
+    # Configured keys and staff e-mails never start so; a cell that did would be
+    # a formula to a spreadsheet, so it is shown as text instead.
+    if value and value.startswith(FORMULA_START):
+        return "'" + value
+    return value or ""
 
 
 def _boolean(value: bool | None) -> str:
