@@ -5,7 +5,6 @@ a SQLite file with CSRF on, the server in a thread, the browser and the login
 form are the same for all of them, so they live here once.
 """
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +17,9 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
-from app.models import Call, Recording
 from config import TestingConfig
-from recordings.storage import LocalStorage
 from tests.conftest import FakeGateway, service_required
-from tests.factories import PASSWORD, sid
-from tests.media_standin import make_wav
+from tests.factories import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,31 +64,6 @@ def browser_app(
     with app.app_context():
         db.create_all()
     return app
-
-
-def stored_recording(
-    app: Flask, call: Call, ticket_id: int, seconds: float
-) -> Recording:
-    """A WAV of `seconds` in the app's storage and its row, as the worker leaves
-    a fetched recording: what a page can play. The caller adds and commits it."""
-    audio = make_wav(seconds)
-    key = f"{sid('RE')}.wav"
-    stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
-        key, [audio], 10 * 1024 * 1024
-    )
-    assert stored.sha256 == hashlib.sha256(audio).hexdigest()
-    return Recording(
-        recording_sid=key[:-4],
-        call=call,
-        ticket_id=ticket_id,
-        status="completed",
-        duration=int(seconds),
-        media_status="stored",
-        storage_key=key,
-        media_format="wav",
-        size_bytes=stored.size,
-        sha256=stored.sha256,
-    )
 
 
 @contextmanager

@@ -1,13 +1,15 @@
 """Plain factories for test rows."""
 
+import hashlib
 import secrets
 
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
-from app.models import ApiToken, Caller, Role, Ticket, User
+from app.models import ApiToken, Call, Caller, Recording, Role, Ticket, User
 from app.models.users import hash_token
 from app.references import new_reference
+from recordings.storage import LocalStorage
 
 PASSWORD = "correct horse battery"
 
@@ -45,3 +47,33 @@ def make_ticket(caller: Caller | None = None, **fields) -> Ticket:
     db.session.add(ticket)
     db.session.commit()
     return ticket
+
+
+def stored_recording(
+    app, call: Call, ticket_id: int, seconds: float = 1, **fields
+) -> Recording:
+    """A WAV of `seconds` in the app's storage and its row, as the worker leaves
+    a fetched recording: what a page can play. The caller adds and commits it."""
+    # Imported here: conftest imports this module before pytest may rewrite
+    # the asserts of the media stand-in.
+    from tests.media_standin import make_wav
+
+    audio = make_wav(seconds)
+    key = f"{sid('RE')}.wav"
+    stored = LocalStorage(app.config["RECORDINGS_DIR"]).save(
+        key, [audio], 10 * 1024 * 1024
+    )
+    assert stored.sha256 == hashlib.sha256(audio).hexdigest()
+    return Recording(
+        recording_sid=key[:-4],
+        call=call,
+        ticket_id=ticket_id,
+        status="completed",
+        duration=max(int(seconds), 1),
+        media_status="stored",
+        storage_key=key,
+        media_format="wav",
+        size_bytes=stored.size,
+        sha256=stored.sha256,
+        **fields,
+    )

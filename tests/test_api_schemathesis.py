@@ -6,11 +6,9 @@ of schemathesis's checks (no 5xx, status codes, content types, headers and
 bodies as documented, valid data accepted, invalid data refused).
 """
 
-import hashlib
 from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable
 from datetime import UTC
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -24,12 +22,18 @@ from schemathesis.specs.openapi.formats import (
 )
 
 from app.extensions import db
-from app.models import Call, Message, Recording, Role, Service
+from app.models import Call, Message, Role, Service
 from app.phone import to_e164
 from app.references import format_reference, luhn_digit
 from tests.conftest import CALLER, LINE
-from tests.factories import make_caller, make_ticket, make_token, make_user, sid
-from tests.media_standin import make_wav
+from tests.factories import (
+    make_caller,
+    make_ticket,
+    make_token,
+    make_user,
+    sid,
+    stored_recording,
+)
 
 # Per operation and mode: 8 operations x 2 modes x 40 = 640 requests, ~20 s.
 EXAMPLES = 40
@@ -49,23 +53,7 @@ def formats(app, bearer) -> dict[str, st.SearchStrategy[str]]:
     caller = make_caller()
     ticket = make_ticket(caller, line=LINE, category="delay")
     call = Call(call_sid=sid("CA"), caller=caller, from_raw=CALLER, line=LINE)
-    audio = make_wav(1)
-    key = f"{sid('RE')}.wav"
-    folder = Path(app.config["RECORDINGS_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / key).write_bytes(audio)
-    recording = Recording(
-        recording_sid=key[:-4],
-        call=call,
-        ticket_id=ticket.id,
-        status="completed",
-        duration=1,
-        media_status="stored",
-        storage_key=key,
-        media_format="wav",
-        size_bytes=len(audio),
-        sha256=hashlib.sha256(audio).hexdigest(),
-    )
+    recording = stored_recording(app, call, ticket.id)
     message = Message(
         message_sid=sid("SM"),
         ticket_id=ticket.id,
@@ -82,7 +70,7 @@ def formats(app, bearer) -> dict[str, st.SearchStrategy[str]]:
 
     # Ranges the file can satisfy: whether one can depends on its size (416
     # otherwise), which a document cannot state.
-    size = len(audio)
+    size = recording.size_bytes
     byte_ranges = st.one_of(
         st.integers(0, size - 1).map(lambda start: f"bytes={start}-"),
         st.tuples(st.integers(0, size - 1), st.integers(0, size * 2)).map(

@@ -9,11 +9,9 @@ a disabled agent and nobody. The API answers 401 to no or a dead credential and
 existence is not shared); pages send a stranger to the sign-in page.
 """
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -23,14 +21,20 @@ from werkzeug.test import TestResponse
 from app import create_app
 from app.events import KEEPALIVE, agent_channel
 from app.extensions import db
-from app.models import Call, Message, Recording, Role, Service, User
+from app.models import Call, Message, Role, Service, User
 from app.services.callers import _history_statements, history_for
 from app.services.presence import set_status
 from config import TestingConfig
 from tests.conftest import CALLER, LINE
-from tests.factories import PASSWORD, make_caller, make_ticket, make_token, make_user
+from tests.factories import (
+    PASSWORD,
+    make_caller,
+    make_ticket,
+    make_token,
+    make_user,
+    stored_recording,
+)
 from tests.factories import sid as new_sid
-from tests.media_standin import make_wav
 from tests.test_migrations import flask_env, postgres_schema, run_flask
 from tests.test_queries import counting
 
@@ -150,24 +154,8 @@ def world(app) -> World:
         db.session.add(message)
         labels[message.message_sid] = label
     ids: dict[str, object] = {}
-    folder = Path(app.config["RECORDINGS_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
     for label, ticket, call_label in (("Rp", tp, "Cp"), ("Rs", ts, "Cs")):
-        audio = make_wav(1)
-        key = f"{new_sid('RE')}.wav"
-        (folder / key).write_bytes(audio)
-        recording = Recording(
-            recording_sid=key[:-4],
-            call=calls[call_label],
-            ticket_id=ticket.id,
-            status="completed",
-            duration=1,
-            media_status="stored",
-            storage_key=key,
-            media_format="wav",
-            size_bytes=len(audio),
-            sha256=hashlib.sha256(audio).hexdigest(),
-        )
+        recording = stored_recording(app, calls[call_label], ticket.id)
         db.session.add(recording)
         db.session.flush()
         labels[f"recording:{recording.id}"] = label

@@ -19,11 +19,10 @@ from tests.browser import (
     chromium,
     serving,
     sign_in,
-    stored_recording,
     watched_page,
 )
 from tests.conftest import CALLER, LINE, service_required
-from tests.factories import make_caller, make_ticket, make_user, sid
+from tests.factories import make_caller, make_ticket, make_user, sid, stored_recording
 
 pytestmark = pytest.mark.browser
 

@@ -26,10 +26,9 @@ from tests.browser import (
     chromium,
     serving,
     sign_in,
-    stored_recording,
 )
 from tests.conftest import CALLER, LINE
-from tests.factories import make_caller, make_ticket, make_user, sid
+from tests.factories import make_caller, make_ticket, make_user, sid, stored_recording
 
 pytestmark = pytest.mark.browser
 

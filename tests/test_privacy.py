@@ -18,7 +18,14 @@ from app.telephony import TwilioGateway
 from recordings.storage import storage_for
 from tests import twilio_standin
 from tests.conftest import CALLER, LINE
-from tests.factories import make_caller, make_ticket, make_token, make_user, sid
+from tests.factories import (
+    make_caller,
+    make_ticket,
+    make_token,
+    make_user,
+    sid,
+    stored_recording,
+)
 from tests.media_standin import make_wav
 from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn
 
@@ -51,24 +58,8 @@ class Person:
 
 
 def _stored_recording(app, call: Call, ticket: Ticket, **fields) -> Recording:
-    """A recording whose audio is in the app's storage, as the fetch job leaves it."""
-    audio = make_wav(0.5)
-    recording_sid = sid("RE")
-    key = f"{recording_sid}.wav"
-    stored = storage_for(app).save(key, [audio], 10**7)
-    recording = Recording(
-        recording_sid=recording_sid,
-        call=call,
-        ticket_id=ticket.id,
-        status="completed",
-        duration=1,
-        media_status="stored",
-        storage_key=key,
-        media_format="wav",
-        size_bytes=stored.size,
-        sha256=stored.sha256,
-        **fields,
-    )
+    """A recording whose audio is in the app's storage, committed."""
+    recording = stored_recording(app, call, ticket.id, 0.5, **fields)
     db.session.add(recording)
     db.session.commit()
     return recording

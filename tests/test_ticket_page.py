@@ -2,9 +2,7 @@
 through its form, the rules' refusals beside the form, the preview of the
 citizen's text, and who hears the recordings."""
 
-import hashlib
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,8 +12,7 @@ from app.models import Call, Message, Recording, Role, Service, Ticket, TicketEv
 from app.services import sla_clock
 from app.services.followups import NOTE_IN_TEXT
 from tests.conftest import CALLER, LINE
-from tests.factories import make_caller, make_ticket, make_user, sid
-from tests.media_standin import make_wav
+from tests.factories import make_caller, make_ticket, make_user, sid, stored_recording
 from tests.test_recordings_pages import login
 
 
@@ -454,23 +451,7 @@ def recorded(app, people, ticket) -> Recording:
     db.session.add(call)
     db.session.flush()
     ticket.calls.append(call)
-    folder = Path(app.config["RECORDINGS_DIR"])
-    folder.mkdir(parents=True, exist_ok=True)
-    audio = make_wav(1)
-    key = f"{sid('RE')}.wav"
-    (folder / key).write_bytes(audio)
-    recording = Recording(
-        recording_sid=key[:-4],
-        call=call,
-        ticket_id=ticket.id,
-        status="completed",
-        duration=1,
-        media_status="stored",
-        storage_key=key,
-        media_format="wav",
-        size_bytes=len(audio),
-        sha256=hashlib.sha256(audio).hexdigest(),
-    )
+    recording = stored_recording(app, call, ticket.id)
     db.session.add(recording)
     ticket.record("listened", people["supervisor"].email, recording_id=1)
     db.session.commit()

@@ -7,7 +7,7 @@ CallerChange, the answer sent through schemas.Caller, and both documented.
 
 from typing import Annotated, Any
 
-from flask import current_app, g
+from flask import g
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 from app.api import schemas
 from app.api.errors import ApiError
 from app.api.routes import api_route
-from app.api.views import PHONE, bp
+from app.api.views import PHONE, bp, phone_in_path
 from app.extensions import db
 from app.phone import to_e164
 from app.serializers import person_json
@@ -136,13 +136,6 @@ class CallerChange(BaseModel):
         )
 
 
-def _number(phone: str) -> str:
-    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
-    if number is None:
-        raise ApiError(400, "invalid_phone", f"'{phone[:32]}' is not a phone number")
-    return number
-
-
 def _visible_person(number: str) -> Person:
     """The person of this number; a 404 for an agent who may not see them, as
     for a number the centre never met: their existence is not shared."""
@@ -161,7 +154,7 @@ def _visible_person(number: str) -> Person:
     parameters={"phone": PHONE},
 )
 def get_caller(phone: str) -> dict[str, Any]:
-    return person_json(_visible_person(_number(phone)))
+    return person_json(_visible_person(phone_in_path(phone)))
 
 
 @api_route(
@@ -174,7 +167,7 @@ def get_caller(phone: str) -> dict[str, Any]:
     parameters={"phone": PHONE},
 )
 def update_caller(phone: str, body: CallerChange) -> dict[str, Any]:
-    number = _number(phone)
+    number = phone_in_path(phone)
     change = body.as_change()
     people.lock_people()  # before the person is read
     person = _visible_person(number)

@@ -90,6 +90,16 @@ def _category(value: str) -> str:
 
 # A caller's number in a path: any format, as schemas.Phone takes it.
 PHONE = {"schema": TypeAdapter(schemas.Phone).json_schema()}
+
+
+def phone_in_path(phone: str) -> str:
+    """The E.164 form of a phone number in a URL; 400 invalid_phone otherwise."""
+    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
+    if number is None:
+        raise ApiError(400, "invalid_phone", f"'{phone[:32]}' is not a phone number")
+    return number
+
+
 REFERENCE = {
     "description": "Eight digits with a Luhn check digit, with or without the dash",
     "schema": {
@@ -366,8 +376,6 @@ def update_ticket(reference: str, body: schemas.TicketChange) -> dict[str, Any]:
     parameters={"phone": PHONE},
 )
 def caller_history(phone: str) -> dict[str, Any]:
-    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
-    if number is None:
-        raise ApiError(400, "invalid_phone", "'phone' is not a phone number")
+    number = phone_in_path(phone)
     # Nobody by that number yet: an empty history is still a screen-pop.
     return history_for(number, g.api_user) or empty_history(number)
