@@ -3,15 +3,10 @@ labels, the centre's time zone, the masked number, the history fit for them."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
-from flask import current_app
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
-from app.labels import label
-from app.menus import category_choices
+from app.labels import label, local_time
 from app.models import Ticket, TicketEvent
 
 # The history a focal point reads: what happened to the request, not the
@@ -41,25 +36,9 @@ class Entry:
     internal: bool = False
 
 
-def locale() -> str:
-    return str(get_locale() or "fr")[:2]
-
-
-def centre_zone() -> ZoneInfo:
-    """The zone the centre's staff read times in (CENTRE_TIMEZONE)."""
-    return ZoneInfo(current_app.config["CENTRE_TIMEZONE"])
-
-
-def when(at: datetime | None, zone: ZoneInfo) -> str | None:
-    if at is None:
-        return None
-    return format_datetime(at, "medium", tzinfo=zone, locale=locale())
-
-
-def category_label(key: str | None) -> str | None:
-    if key is None:
-        return None
-    return dict(category_choices(locale())).get(key, key)
+def when(at: datetime | None) -> str | None:
+    """In the centre's time zone, as every staff page (app.labels)."""
+    return None if at is None else local_time(at, "medium")
 
 
 def masked(phone: str | None) -> str | None:
@@ -91,7 +70,7 @@ def _what(event: TicketEvent) -> str:
     return words
 
 
-def history(ticket: Ticket, zone: ZoneInfo) -> list[Entry]:
+def history(ticket: Ticket) -> list[Entry]:
     entries = []
     for event in ticket.events:
         if event.action not in ACTIONS:
@@ -100,7 +79,7 @@ def history(ticket: Ticket, zone: ZoneInfo) -> list[Entry]:
         text = detail.get("text") if event.action in ("note", "resolution") else None
         entries.append(
             Entry(
-                at=when(event.at, zone) or "",
+                at=when(event.at) or "",
                 who=who(event.actor),
                 what=_what(event),
                 text=text,

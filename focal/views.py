@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
-from app.labels import label
+from app.labels import centre_zone, label
 from app.services.focal_actions import ACTIONS, act
 from app.services.focal_points import FocalAccess, LinkState, check
 from app.services.followups import commit_and_dispatch
@@ -45,18 +45,18 @@ def _open(token: str) -> FocalAccess | tuple[str, int]:
 
 def _page(access: FocalAccess, forms: dict[str, TextForm]) -> str:
     ticket = access.ticket
-    zone = page.centre_zone()
+    zone = centre_zone()
     return render_template(
         "focal/ticket.html",
         ticket=ticket,
         focal_point=access.focal_point,
         status=label(ticket.status, "status"),
-        category=page.category_label(ticket.category),
+        category=label(ticket.category, "category") if ticket.category else None,
         phone=page.masked(ticket.phone),
-        take_charge_due=page.when(ticket.take_charge_due, zone),
-        resolve_due=page.when(ticket.resolve_due, zone),
+        take_charge_due=page.when(ticket.take_charge_due),
+        resolve_due=page.when(ticket.resolve_due),
         zone=zone.key,
-        history=page.history(ticket, zone),
+        history=page.history(ticket),
         forms=forms,
     )
 
