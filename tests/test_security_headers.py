@@ -141,6 +141,10 @@ def production(monkeypatch, tmp_path):
         REDIS_URL = None
         TWILIO_AUTH_TOKEN = "production-test-token"
         WTF_CSRF_ENABLED = False
+        # No scheduler thread: it would outlive this app and its dropped tables,
+        # failing every 30 s for the rest of the run (and once, formatting its
+        # traceback beside another thread, crashed CPython 3.11's compiler).
+        SCHEDULER_INTERVAL_SECONDS = 0.0
 
     app = create_app(Production)
     with app.app_context():
