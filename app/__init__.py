@@ -88,7 +88,7 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
 
 def _register_blueprints(app: Flask) -> None:
     from app.admin.views import bp as admin_bp
-    from app.api import callers  # noqa: F401  (its routes join the API blueprint)
+    from app.api import callers, stats  # noqa: F401  (routes of the API blueprint)
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.callers.views import bp as callers_bp

@@ -119,6 +119,8 @@ class BaseConfig:
     SMS_DEBOUNCE_SECONDS = SETTINGS.SMS_DEBOUNCE_SECONDS
     # A resolved request the caller did not object to is closed after this.
     CLOSE_AFTER_DAYS = SETTINGS.CLOSE_AFTER_DAYS
+    SHORT_ABANDON_SECONDS = SETTINGS.SHORT_ABANDON_SECONDS
+    SERVICE_LEVEL_SECONDS = SETTINGS.SERVICE_LEVEL_SECONDS
     JOB_RETRY_INTERVALS = (10, 30, 120, 600)
     # The outbox owns a text's attempts: the n-th failure waits about
     # SMS_RETRY_SECONDS * 2**(n-1) (jittered, at most an hour, never less than

@@ -157,6 +157,8 @@ class Settings(BaseModel):
     DELETE_TWILIO_RECORDINGS: Switch = False
     SMS_DEBOUNCE_SECONDS: NonNegativeInt = 180
     CLOSE_AFTER_DAYS: PositiveInt = 7
+    SHORT_ABANDON_SECONDS: NonNegativeInt = 5
+    SERVICE_LEVEL_SECONDS: PositiveInt = 20
     SMS_RETRY_SECONDS: PositiveFloat = 30.0
     SMS_MAX_ATTEMPTS: PositiveInt = 6
     SMS_CLAIM_LEASE_SECONDS: PositiveFloat = 600.0

@@ -13,6 +13,7 @@ from app.menus import Menu
 from app.models import Call, Recording, Ticket, User
 from app.models.types import utcnow
 from app.serializers import empty_history, recording_json, ticket_json
+from app.services.call_times import wanted_agent
 from app.services.callers import history_for
 from app.services.people import numbers_of_caller
 from app.services.presence import (
@@ -107,6 +108,7 @@ def ring(
     if agent is None and (tried or call.queued_at or not callers_ahead(call)):
         agent = claim_agent(line.number, call.call_sid, exclude=tried)
     if agent is not None:
+        wanted_agent(call)
         screen_pop(agent, call, line)
         caller = call.caller.phone_e164 if call.caller else call.from_raw
         target = ivr.Ring(
@@ -115,6 +117,7 @@ def ring(
         return ivr.to_agent(menu, lang, public_url, target, line.record_calls)
     if agents_online(line.number):
         # Everyone is on a call: wait for the next free agent.
+        wanted_agent(call)
         join_queue(call)
         return ivr.hold(menu, lang, public_url, queue_name(line))
     return ivr.to_agent(menu, lang, public_url, None)

@@ -18,6 +18,7 @@ from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
 from app.services.answered_calls import answered
+from app.services.call_times import call_over, left_queue_unanswered, talk_ended
 from app.services.calls import (
     apply_status,
     call_for,
@@ -302,6 +303,8 @@ def status() -> Response | tuple[str, int]:
     if ended and call.intent in ("agent", "callback"):
         # The caller is gone: the agent held or talking for them is free again.
         release(call.call_sid, talking=True)
+    if ended:
+        call_over(call)
     if ended and call.agent_id is not None:
         call_ended(call)  # texts held while an agent talked to the caller go now
     if ended and call.intent and not has_ticket(call):
@@ -320,9 +323,11 @@ def dial_result() -> Response:
     """The <Dial> to an agent ended: done if they talked, else the next agent."""
     line, voice_menu, lang = _where()
     dialled = form_text("DialCallStatus", 16)
-    if dialled in ("completed", "answered"):
-        return twiml(ivr.goodbye(voice_menu, lang))
     call = call_for(request.form, line.number, _region())
+    if dialled in ("completed", "answered"):
+        talk_ended(call, parse_count(request.form.get("DialCallDuration")))
+        db.session.commit()
+        return twiml(ivr.goodbye(voice_menu, lang))
     # The agent did not take it: free them (a failed leg means their softphone
     # is gone, so it leaves routing) before ringing anyone else.
     release(call.call_sid, dialled)
@@ -354,6 +359,9 @@ def agent_status() -> tuple[str, int]:
         # Only this call's hold on the agent ends: a late callback of an
         # earlier call never frees an agent who is on a new one.
         release(parent, status_value, talking=True)
+        call = db.session.scalar(select(Call).filter_by(call_sid=parent))
+        if call is not None:
+            talk_ended(call)
     db.session.commit()
     return "", 204
 
@@ -409,6 +417,7 @@ def queue_result() -> Response:
     call = call_for(request.form, line.number, _region())
     if result == "hangup":
         release(call.call_sid)
+        left_queue_unanswered(call, parse_count(request.form.get("QueueTime")))
         # Over now, whenever its status callback comes (if ever): a caller who
         # is gone must not stay at the head of the queue.
         if call.advance_status("completed"):

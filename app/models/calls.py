@@ -37,6 +37,8 @@ class Call(db.Model):
         # The caller's calls newest first: the screen-pop.
         Index("ix_calls_caller_started_at", "caller_id", "started_at"),
         Index("ix_calls_agent_started_at", "agent_id", "started_at"),
+        # The statistics of a period (CONTRACT §10).
+        Index("ix_calls_started_at", "started_at"),
         Index(
             "ix_calls_waiting",
             "started_at",
@@ -74,6 +76,13 @@ class Call(db.Model):
     # kept if the agent they are handed to does not answer.
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The statistics' instants (CONTRACT §10, app.services.call_times): when the
+    # caller first wanted an agent (rung or queued), when one answered, how long
+    # they waited for one and how long they talked.
+    wanted_agent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
     duration: Mapped[int | None] = mapped_column(Integer)
 
     caller: Mapped[Caller | None] = relationship()

@@ -45,6 +45,8 @@ class Message(db.Model):
     __table_args__ = (
         # The caller's messages newest first: the screen-pop.
         Index("ix_messages_caller_created_at", "caller_id", "created_at"),
+        # The statistics of a period (CONTRACT §10).
+        Index("ix_messages_created_at", "created_at"),
         Index(
             "ix_messages_outbox",
             "status",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     false,
     inspect,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
@@ -43,6 +44,9 @@ KINDS = ("complaint", "request", "callback")
 # Every way a request comes in (CONTRACT §6); the API's ticket lists these.
 CHANNELS = ("phone", "sms", "whatsapp", "web", "counter", "email", "ussd")
 
+# The requests still being handled.
+OPEN = text("status NOT IN ('resolved', 'closed')")
+
 ticket_calls = Table(
     "ticket_calls",
     db.metadata,
@@ -67,6 +71,15 @@ class Ticket(db.Model):
         _newest_first("ix_tickets_caller_created_at", "caller_id"),
         _newest_first("ix_tickets_line_created_at", "line"),
         _newest_first("ix_tickets_category_created_at", "category"),
+        # The statistics (CONTRACT §10): resolutions of a period, and the
+        # backlog, a small share of all tickets.
+        Index("ix_tickets_resolved_at", "resolved_at"),
+        Index(
+            "ix_tickets_open_created_at",
+            "created_at",
+            postgresql_where=OPEN,
+            sqlite_where=OPEN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +118,11 @@ class Ticket(db.Model):
     paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The last time it was resolved: the statistics' time to answer.
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Opened for a call the agent then attached to another of the caller's
+    # tickets: not a request of its own, so not counted as one.
+    withdrawn: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Legal hold (CONTRACT §11): blocks erasure and the recordings' purge.
     hold: Mapped[bool] = mapped_column(default=False, server_default=false())
 
@@ -147,8 +165,20 @@ class Ticket(db.Model):
         return event
 
 
+# The citizen's feedback among the history: what the statistics count by date.
+FEEDBACK = text("action IN ('rating', 'satisfaction_asked')")
+
+
 class TicketEvent(db.Model):
     __tablename__ = "ticket_events"
+    __table_args__ = (
+        Index(
+            "ix_ticket_events_feedback",
+            "at",
+            postgresql_where=FEEDBACK,
+            sqlite_where=FEEDBACK,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Call, Message, Ticket, TicketStatus, User
 from app.models.types import utcnow
+from app.services.call_times import agent_answered
 from app.services.followups import HELD
 from app.services.people import numbers_of_caller
 from app.services.tickets import (
@@ -37,6 +38,7 @@ def answered(call: Call, agent: User) -> Ticket:
     The same callback twice changes nothing the second time (same assignee).
     """
     call.agent_id = agent.id
+    agent_answered(call)
     ticket, _ = ticket_for_call(call, "request", None, call.language or "fr")
     _in_charge(ticket, agent)
     return ticket
@@ -117,6 +119,7 @@ def _withdraw_opened(call: Call, kept: Ticket, agent: User) -> None:
         .execution_options(synchronize_session=False)
     )
     opened.record("duplicate", agent.email, of=kept.display_reference)
+    opened.withdrawn = True
     move(opened, TicketStatus.CLOSED.value, agent.email)
 
 

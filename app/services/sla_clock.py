@@ -49,8 +49,10 @@ def status_changed(ticket: Ticket, old: str, new: str, now: datetime) -> None:
         return
     if old in NOT_TAKEN and new not in NOT_TAKEN and ticket.take_charge_met is None:
         ticket.take_charge_met = _met(ticket.take_charge_due, now)
-    if new == TicketStatus.RESOLVED and ticket.resolve_met is None:
-        ticket.resolve_met = _met(ticket.resolve_due, now)
+    if new == TicketStatus.RESOLVED:
+        ticket.resolved_at = now
+        if ticket.resolve_met is None:
+            ticket.resolve_met = _met(ticket.resolve_due, now)
 
 
 def _plan(ticket: Ticket, since: datetime) -> None:
