@@ -100,11 +100,13 @@ def _register_blueprints(app: Flask) -> None:
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
+    from stats.views import bp as stats_bp
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(admin_bp)
     app.register_blueprint(callers_bp)
+    app.register_blueprint(stats_bp)
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
@@ -117,7 +119,7 @@ def _configure_logging() -> None:
     # under gunicorn and `flask run`, which leave the root logger bare.
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for package in ("app", "focal", "ivr", "recordings", "softphone"):
+    for package in ("app", "focal", "ivr", "recordings", "softphone", "stats"):
         logging.getLogger(package).setLevel(logging.INFO)
 
 
