@@ -2,12 +2,14 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.calls import Call
 from app.models.types import UTCDateTime, utcnow
+
+VOICEMAIL = text("purpose = 'voicemail'")
 
 
 class Recording(db.Model):
@@ -16,6 +18,13 @@ class Recording(db.Model):
         # Stalled fetches (pending, fetching) and the retention purge (stored,
         # older than a date).
         Index("ix_recordings_media_status_created_at", "media_status", "created_at"),
+        # Whether a call left a voice message (the statistics, CONTRACT §10).
+        Index(
+            "ix_recordings_voicemail_call_id",
+            "call_id",
+            postgresql_where=VOICEMAIL,
+            sqlite_where=VOICEMAIL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
