@@ -52,6 +52,9 @@ ticket_calls = Table(
     db.metadata,
     Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
     Column("call_id", ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True),
+    # A call's tickets (a service's calls, CONTRACT §10): the key starts with
+    # the ticket.
+    Index("ix_ticket_calls_call_id", "call_id"),
 )
 
 
@@ -70,6 +73,8 @@ class Ticket(db.Model):
         # The caller's tickets: the phone filter, the screen-pop, SMS replies.
         _newest_first("ix_tickets_caller_created_at", "caller_id"),
         _newest_first("ix_tickets_line_created_at", "line"),
+        # A service's tickets: its list, and its figures' joins by id.
+        _newest_first("ix_tickets_service_created_at", "service_id"),
         _newest_first("ix_tickets_category_created_at", "category"),
         # The statistics (CONTRACT §10): resolutions of a period, and the
         # backlog, a small share of all tickets.
@@ -94,9 +99,7 @@ class Ticket(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The department in charge; None while the centre's intake handles it.
-    service_id: Mapped[int | None] = mapped_column(
-        ForeignKey("services.id"), index=True
-    )
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
     # The call that created the ticket: one ticket per call at most, which is what
     # makes voicemail, recording and hang-up callbacks idempotent in any order.
     origin_call_id: Mapped[int | None] = mapped_column(
