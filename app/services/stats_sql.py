@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, case, cast
+from sqlalchemy import BigInteger, ColumnElement, case
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -78,5 +78,7 @@ def local_day(
         )
         shifted = seconds + offset
     # Floor division: both dialects divide integers towards zero, and these
-    # instants are after 1970.
-    return cast(shifted / DAY, BigInteger)
+    # instants are after 1970. `//`, not `/`: SQLAlchemy makes `/` a true
+    # division (NUMERIC on PostgreSQL), whose cast back to BIGINT rounds, so
+    # every instant after the centre's noon fell on the next day.
+    return shifted // DAY
