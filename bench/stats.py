@@ -497,7 +497,8 @@ def measure_export(
                 }
                 results.append(result)
                 print(
-                    f"  {kind} {first}..{last} (~{rows} rows): {result['rows']} rows,"
+                    f"  {kind} {first}..{last} (~{rows} rows):"
+                    f"{'' if kind != 'csv' else f' {lines - 1} rows,'}"
                     f" {result['megabytes']} MB in {took:.2f} s; worker peak"
                     f" {peak:.1f} MB (after warm-up {warm_mb:.1f}),"
                     f" {result['ratio_to_target']:.2f}x of <{EXPORT_PEAK_MB:g} MB",
