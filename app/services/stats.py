@@ -356,6 +356,15 @@ def backlog(scope: Scope, now: datetime) -> dict[str, int]:
     return {name: int(row._mapping[name]) for name, _, _ in BACKLOG_AGES}
 
 
+def tickets_created(scope: Scope) -> int:
+    """The requests created in the scope: ticket_figures()'s `created` alone,
+    for a page that asks often and needs nothing else (the live wallboard)."""
+    query = select(func.count()).where(
+        tickets_of(scope), scope.during(Ticket.created_at)
+    )
+    return db.session.scalar(query) or 0
+
+
 def tickets_by_day(scope: Scope) -> dict[date, int]:
     """Requests created on each of the scope's days that had some."""
     day = local_day(Ticket.created_at, scope.zone, scope.start, scope.end).label("day")
