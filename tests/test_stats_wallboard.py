@@ -41,7 +41,8 @@ def supervisor(app, client):
 def tile(html: str, words: str) -> str:
     """The big value of the tile named `words`."""
     found = re.search(
-        rf"<dt>{re.escape(words)}</dt>\s*<dd class=\"value\"[^>]*>([^<]*)</dd>", html
+        rf"<dt>{re.escape(words)}</dt>\s*<dd class=\"value\"><span[^>]*>([^<]*)</span>",
+        html,
     )
     assert found, f"no tile {words!r}"
     return unescape(found.group(1))
@@ -161,7 +162,7 @@ def test_an_answered_caller_no_longer_waits(supervisor, client, twilio_post, age
     html = client.get(LIVE).get_data(as_text=True)
     # Rung to the agent, not answered yet: still waiting; the agent rings.
     assert tile(html, "Waiting now") == "1"
-    assert tile(html, "Ringing") == "1"
+    assert tile(html, "Ringing now") == "1"
     twilio_post(
         "/voice/agent-status",
         CallSid=sid("CA"),
@@ -212,7 +213,7 @@ def test_an_agent_on_a_call_for_90_seconds(supervisor, client, twilio_post, agen
     assert found, html
     assert int(found.group(1)) in (90, 91)
     assert found.group(2) in either(90)
-    assert (tile(html, "On a call"), tile(html, "Available")) == ("1", "1")
+    assert (tile(html, "On a call"), tile(html, "Available now")) == ("1", "1")
 
 
 def test_agents_by_state(app, agents):
