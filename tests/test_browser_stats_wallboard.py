@@ -123,6 +123,13 @@ def test_a_new_caller_appears_without_reloading(served):
         page.goto(f"{served.url}/stats/wallboard")
         assert page.locator(WAITING_NOW).inner_text() == "1"
         page.evaluate("() => { window.wallboardMarker = 1; }")
+        # On the wall every tile comes before the lists: a long list of calls
+        # runs off the bottom, never today's figures.
+        today = page.locator(".wallboard-today").bounding_box()
+        calls = page.locator(".wallboard-calls").bounding_box()
+        assert today is not None
+        assert calls is not None
+        assert today["y"] + today["height"] < calls["y"] < 1080
         look(page, "wallboard-1920")
 
         # Between two polls the longest wait ticks by itself.
