@@ -243,6 +243,27 @@ def test_an_abandon_in_3_seconds_is_short_and_the_threshold_is_a_setting(
     assert counted["service_level"] == 0.0
 
 
+def test_a_dial_answered_without_the_agents_leg_callback_is_answered(
+    client, chief, clock, play, agents
+):
+    # Twilio's status callbacks of the agent's leg may be lost: the <Dial>
+    # action still says the agent answered and how long they talked.
+    set_status(agents[0], "available")
+    db.session.commit()
+    call = play()
+    call.arrive()
+    call.press("0")
+    clock.advance(seconds=100)
+    call.send("/voice/dial-result", DialCallStatus="completed", DialCallDuration="90")
+    call.hang_up()
+
+    calls = stats(client, chief, **{"from": "2026-11-23", "to": "2026-11-23"})["calls"]
+
+    assert (calls["answered"], calls["abandoned"]) == (1, 0)
+    assert calls["asa_seconds"] == 10.0
+    assert calls["aht_seconds"] == 90.0
+
+
 def test_service_level_counts_an_answer_at_the_threshold_itself(
     app, client, chief, clock, play, agents
 ):

@@ -37,3 +37,6 @@ test_texts_to_citizens_by_channel_and_outcome = (
     api_tests.test_texts_to_citizens_by_channel_and_outcome
 )
 test_a_service_sees_its_own_requests = api_tests.test_a_service_sees_its_own_requests
+test_a_dial_answered_without_the_agents_leg_callback_is_answered = (
+    api_tests.test_a_dial_answered_without_the_agents_leg_callback_is_answered
+)
