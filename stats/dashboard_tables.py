@@ -68,6 +68,9 @@ def shown(value: Value, unit: str) -> str:
     if unit == "percent":
         return format_percent(value)
     if unit == "seconds":
+        if value >= 60:  # 4 min 19 s reads faster than 259.4 s
+            minutes, seconds = divmod(round(value), 60)
+            return f"{format_number(minutes)} min {seconds:02d} s"
         return f"{format_decimal(value, '#,##0.#')} s"
     if unit == "hours":
         return f"{format_decimal(value, '#,##0.#')} h"
@@ -187,7 +190,7 @@ def _by_service(figures: dict[str, Any], names: dict[str, str]) -> Chart:
 
 def _deadlines(scope: Scope, now: datetime) -> Chart:
     outcomes = stats.deadline_outcomes(scope, now)
-    names = {"take_charge": _l("Taking charge"), "resolve": _l("Resolution")}
+    names = {"take_charge": _l("Taking charge"), "resolve": _l("Resolving")}
     rows = tuple(
         Row(str(names[key]), (counts["met"], counts["missed"]))
         for key, counts in outcomes.items()

@@ -40,14 +40,17 @@
   }
 
   function scale(unit, position, stacked) {
+    // grace: the tallest bar stops short of the top, where a line's point may sit.
     var options = { position: position, beginAtZero: true, stacked: stacked,
-                    ticks: { precision: 0 } };
+                    grace: "10%", ticks: { precision: 0 } };
     if (unit === "percent") {
       options.max = 100;
+      options.grace = 0;
       options.ticks = { callback: function (v) { return v + " %"; } };
     } else if (unit === "rating") {
       options.min = 0;
       options.max = 5;
+      options.grace = 0;
       options.grid = { drawOnChartArea: false };
     } else if (unit === "seconds") {
       options.ticks = { callback: function (v) { return v + " s"; } };
@@ -86,7 +89,8 @@
         dataset.order = -1;  // the line over the bars
       }
       if ((column.draw || kind) === "line") {
-        dataset.pointRadius = 3;
+        dataset.pointRadius = 4;
+        dataset.clip = false;  // a point at the scale's top is drawn whole
         dataset.tension = 0.2;
       }
       return dataset;
