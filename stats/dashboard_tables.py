@@ -88,7 +88,8 @@ def days_of(scope: Scope) -> Iterator[date]:
 
 def _day_title(day: date, scope: Scope) -> str:
     same_year = scope.first.year == scope.last.year
-    return format_date(day, "d MMM" if same_year else "d MMM y")
+    # Unbroken: a day's row title never wraps into "1" over "nov.".
+    return format_date(day, "d MMM" if same_year else "d MMM y").replace(" ", "\u00a0")
 
 
 BACKLOG = {

@@ -307,22 +307,22 @@ def test_day_tables_hold_every_day_with_the_service_s_figures(
     _, page = open_dashboard(client, **MARCH)
     assert page.series["calls"] == ["offered", "answered", "abandoned"]
     assert page.tables["calls"] == [
-        ("1 Mar", ["0", "0", "0"]),
-        ("2 Mar", ["3", "1", "1"]),
-        ("3 Mar", ["0", "0", "0"]),
-        ("4 Mar", ["1", "1", "0"]),
-        ("5 Mar", ["0", "0", "0"]),
+        ("1\u00a0Mar", ["0", "0", "0"]),
+        ("2\u00a0Mar", ["3", "1", "1"]),
+        ("3\u00a0Mar", ["0", "0", "0"]),
+        ("4\u00a0Mar", ["1", "1", "0"]),
+        ("5\u00a0Mar", ["0", "0", "0"]),
     ]
     # A day without calls has no service level: empty, not zero.
     assert page.tables["service-level"] == [
-        ("1 Mar", ["", ""]),
-        ("2 Mar", ["0.5", "10.0"]),
-        ("3 Mar", ["", ""]),
-        ("4 Mar", ["0.0", "40.0"]),
-        ("5 Mar", ["", ""]),
+        ("1\u00a0Mar", ["", ""]),
+        ("2\u00a0Mar", ["0.5", "10.0"]),
+        ("3\u00a0Mar", ["", ""]),
+        ("4\u00a0Mar", ["0.0", "40.0"]),
+        ("5\u00a0Mar", ["", ""]),
     ]
-    assert page.tables["satisfaction"][3] == ("4 Mar", ["1", "4.0"])
-    assert page.tables["satisfaction"][0] == ("1 Mar", ["0", ""])
+    assert page.tables["satisfaction"][3] == ("4\u00a0Mar", ["1", "4.0"])
+    assert page.tables["satisfaction"][0] == ("1\u00a0Mar", ["0", ""])
     # The same numbers as the service's, day by day.
     scope = stats.scope_for(date(2026, 3, 1), date(2026, 3, 5))
     by_day = stats.calls_by_day(scope)

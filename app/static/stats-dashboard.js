@@ -70,6 +70,13 @@
     var valueAxis = horizontal ? "x" : "y";
     var labelAxis = horizontal ? "y" : "x";
     scales[labelAxis] = { stacked: stacked, ticks: { autoSkip: true } };
+    if (horizontal) {
+      // A long category would push the bars off a phone: the table says it whole.
+      scales[labelAxis].ticks.callback = function (value) {
+        var words = this.getLabelForValue(value);
+        return words.length > 22 ? words.slice(0, 21) + "…" : words;
+      };
+    }
     var datasets = data.columns.map(function (column, index) {
       var axis = column.axis === "y1" ? "y1" : valueAxis;
       if (!scales[axis]) {
@@ -82,6 +89,7 @@
         backgroundColor: colour,
         borderColor: colour,
         spanGaps: false,
+        maxBarThickness: 48,  // one or two bars stay bars, not blocks
       };
       dataset[horizontal ? "xAxisID" : "yAxisID"] = axis;
       if (column.draw) {
