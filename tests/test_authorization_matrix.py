@@ -406,6 +406,8 @@ ENDPOINTS = [
         no_rows,
         pages(403, 403, set()),
     ),
+    # Counts only, never a caller: supervisors and admins.
+    Endpoint("dashboard", "/stats", page_as, no_rows, pages(403, 403, set())),
     # The caller page: the person's tickets, and the calls by their SIDs.
     Endpoint(
         "caller page",
