@@ -367,6 +367,14 @@ ENDPOINTS = [
         no_rows,
         api(403, 403, set()),
     ),
+    # The figures (counts only, no caller's datum): supervisors and admins.
+    Endpoint(
+        "api stats",
+        "/api/stats?from=2000-01-01&to=2999-12-31",
+        api_as,
+        no_rows,
+        api(403, 403, set()),
+    ),
     Endpoint(
         "queue export salaries",
         "/tickets/export.csv?service=salaries",
@@ -398,6 +406,8 @@ ENDPOINTS = [
         no_rows,
         pages(403, 403, set()),
     ),
+    # Counts only, never a caller: supervisors and admins.
+    Endpoint("dashboard", "/stats", page_as, no_rows, pages(403, 403, set())),
     # The caller page: the person's tickets, and the calls by their SIDs.
     Endpoint(
         "caller page",

@@ -301,6 +301,27 @@ def ticket_figures(scope: Scope, now: datetime) -> dict[str, Any]:
     }
 
 
+def deadline_outcomes(scope: Scope, now: datetime) -> dict[str, dict[str, int]]:
+    """Of the requests created in the scope, how many met and missed each
+    deadline (the counts behind the met rates: a deadline counts once decided)."""
+    created = and_(tickets_of(scope), scope.during(Ticket.created_at))
+    columns = []
+    for name, met, due in (
+        ("take_charge", Ticket.take_charge_met, Ticket.take_charge_due),
+        ("resolve", Ticket.resolve_met, Ticket.resolve_due),
+    ):
+        met_count, decided = _outcome(met, due, now)
+        columns += [met_count.label(f"{name}_met"), decided.label(f"{name}_decided")]
+    row = db.session.execute(select(*columns).where(created)).one()._mapping
+    return {
+        name: {
+            "met": int(row[f"{name}_met"]),
+            "missed": int(row[f"{name}_decided"]) - int(row[f"{name}_met"]),
+        }
+        for name in ("take_charge", "resolve")
+    }
+
+
 def _by(
     column: Any, where: ColumnElement[bool], known: Iterable[str] = ()
 ) -> dict[str, int]:
