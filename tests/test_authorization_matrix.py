@@ -408,6 +408,18 @@ ENDPOINTS = [
     ),
     # Counts only, never a caller: supervisors and admins.
     Endpoint("dashboard", "/stats", page_as, no_rows, pages(403, 403, set())),
+    # Counts and agents' names, never a caller's datum (its tables hold none of
+    # the world's references or SIDs): supervisors and admins.
+    Endpoint(
+        "wallboard", "/stats/wallboard", page_as, html_rows, pages(403, 403, set())
+    ),
+    Endpoint(
+        "wallboard tiles",
+        "/stats/wallboard/live",
+        page_as,
+        html_rows,
+        pages(403, 403, set()),
+    ),
     # The caller page: the person's tickets, and the calls by their SIDs.
     Endpoint(
         "caller page",
