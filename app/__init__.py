@@ -100,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
+    from stats import report  # noqa: F401  (its routes join the stats blueprint)
     from stats.views import bp as stats_bp
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
