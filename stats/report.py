@@ -7,9 +7,8 @@ Supervisors and administrators only. The browser prints it to one A4 page
 
 from datetime import date
 
-from babel.numbers import format_percent
 from flask import abort, render_template, request
-from flask_babel import format_date, format_decimal, get_locale
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -18,7 +17,8 @@ from app.labels import centre_zone
 from app.models.types import utcnow
 from app.services import stats
 from stats import monthly
-from stats.monthly import COUNT, HOURS, RATE, SCORE, SECONDS, Compared
+from stats.monthly import RATE, Compared
+from stats.numbers import month_name, number, shown
 from stats.views import bp
 
 MINUS = "\N{MINUS SIGN}"  # typographic, and read as "minus"
@@ -50,25 +50,6 @@ NAMES = {
 }
 
 
-def _number(value: float, kind: str) -> str:
-    if kind == RATE:
-        # The locale's own percent pattern ("85,3 %", "85.3%"), one decimal.
-        return format_percent(
-            round(value, 3), locale=get_locale(), decimal_quantization=False
-        )
-    if kind == SECONDS:
-        return _("%(number)s s", number=format_decimal(round(value)))
-    if kind == HOURS:
-        return _("%(number)s h", number=format_decimal(value))
-    if kind == SCORE:
-        return _("%(number)s / 5", number=format_decimal(value))
-    return format_decimal(value)
-
-
-def shown(value: float | None, kind: str) -> str:
-    return "—" if value is None else _number(value, kind)
-
-
 def change_shown(figure: Compared) -> str:
     """The difference as read beside the arrow: "+3", "-2.5 pts" (a true minus
     sign), "+4 s"."""
@@ -79,7 +60,7 @@ def change_shown(figure: Compared) -> str:
     size = abs(change)
     if figure.kind == RATE:
         return _("%(sign)s%(number)s pts", sign=sign, number=format_decimal(size))
-    return sign + _number(size, COUNT if figure.kind == COUNT else figure.kind)
+    return sign + number(size, figure.kind)
 
 
 def change_words(figure: Compared) -> str:
@@ -91,10 +72,6 @@ def change_words(figure: Compared) -> str:
         "same": _("unchanged"),
         "unknown": _("no comparison"),
     }[figure.direction]
-
-
-def month_name(first: date) -> str:
-    return format_date(first, "LLLL y")
 
 
 # What the template calls to write the figures.
