@@ -17,7 +17,7 @@ from app.labels import centre_zone
 from app.models.types import utcnow
 from app.services import stats
 from stats import monthly
-from stats.monthly import RATE, Compared
+from stats.monthly import RATE, SCORE, Compared
 from stats.numbers import month_name, number, shown
 from stats.views import bp
 
@@ -60,6 +60,8 @@ def change_shown(figure: Compared) -> str:
     size = abs(change)
     if figure.kind == RATE:
         return _("%(sign)s%(number)s pts", sign=sign, number=format_decimal(size))
+    if figure.kind == SCORE:  # a score's change has no "/ 5"
+        return sign + format_decimal(size)
     return sign + number(size, figure.kind)
 
 
