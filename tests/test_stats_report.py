@@ -126,6 +126,9 @@ def test_the_current_month_has_no_next_link(client):
 
     assert "<h1>Management review — November 2026</h1>" in page
     assert 'rel="next"' not in page
+    assert "This month is not over: its figures will still change." in page
+    october = client.get("/stats/report?month=2026-10&lang=en")
+    assert "This month is not over" not in october.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
