@@ -12,6 +12,7 @@ caches may keep it for an hour; each month's figures are computed at most
 once an hour per process, complete months once a day.
 """
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -70,7 +71,9 @@ def public_months() -> tuple[list[PublicMonth], list[str], list[str]]:
 
 def _language() -> str:
     asked = request.args.get("lang")
-    return asked if asked in current_app.config["LANGUAGES"] else "fr"
+    if asked in current_app.config["LANGUAGES"]:
+        return asked
+    return current_app.config["BABEL_DEFAULT_LOCALE"]  # French
 
 
 def _wants_json() -> bool:
@@ -80,12 +83,20 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best_match(offered) == "application/json"
 
 
-def _cell_json(key: str, cell: Cell, words: str) -> dict[str, Any]:
-    answer: dict[str, Any] = {"key": key, "label": words, "count": cell.count}
-    answer["suppressed"] = cell.withheld is not None
+def _count_json(cell: Cell) -> dict[str, Any]:
+    answer: dict[str, Any] = {"count": cell.count, "suppressed": bool(cell.withheld)}
     if cell.withheld:
         answer["reason"] = cell.withheld
     return answer
+
+
+def _breakdown_json(
+    cells: dict[str, Cell], words: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    return [
+        {"key": key, "label": words(key), **_count_json(cell)}
+        for key, cell in cells.items()
+    ]
 
 
 def category_words(key: str) -> str:
@@ -93,23 +104,17 @@ def category_words(key: str) -> str:
 
 
 def _month_json(month: PublicMonth) -> dict[str, Any]:
-    requests = _cell_json("requests", month.requests, "")
-    del requests["key"], requests["label"]
     answer: dict[str, Any] = {
         "month": monthly.month_key(month.first),
         "in_progress": month.in_progress,
-        "requests": requests,
+        "requests": _count_json(month.requests),
     }
     if month.too_few:
         return answer
-    answer["by_channel"] = [
-        _cell_json(key, cell, label(key, "channel"))
-        for key, cell in month.by_channel.items()
-    ]
-    answer["by_category"] = [
-        _cell_json(key, cell, category_words(key))
-        for key, cell in month.by_category.items()
-    ]
+    answer["by_channel"] = _breakdown_json(
+        month.by_channel, lambda key: label(key, "channel")
+    )
+    answer["by_category"] = _breakdown_json(month.by_category, category_words)
     answer["resolve_met_rate"] = month.resolve_met_rate
     answer["median_resolution_hours"] = month.median_resolution_hours
     answer["satisfaction"] = {
