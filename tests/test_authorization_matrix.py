@@ -420,6 +420,9 @@ ENDPOINTS = [
         html_rows,
         pages(403, 403, set()),
     ),
+    Endpoint(
+        "monthly report", "/stats/report", page_as, no_rows, pages(403, 403, set())
+    ),
     # The caller page: the person's tickets, and the calls by their SIDs.
     Endpoint(
         "caller page",
@@ -547,6 +550,7 @@ NO_CALLER_DATA = {
     "vendor.package",
     "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
     "tickets.act_again",  # a redirect to the ticket page, which checks
+    "public_stats.figures",  # counts of five or more only: tests/test_public_stats.py
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
