@@ -16,8 +16,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Pinned in package-lock.json: wavesurfer.js (the recording player's waveform, served
-# by the app from node_modules) and Prism (the Twilio API mock the SMS tests run against).
+# Pinned in package-lock.json: wavesurfer.js (the recording player's waveform) and
+# Chart.js (the statistics' charts), served by the app from node_modules, and Prism
+# (the Twilio API mock the SMS tests run against).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@

@@ -100,6 +100,12 @@ def _register_blueprints(app: Flask) -> None:
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
+    from stats import (
+        dashboard,  # noqa: F401  (its routes join the stats blueprint)
+        report,  # noqa: F401  (its routes join the stats blueprint)
+        wallboard,  # noqa: F401  (its routes join the stats blueprint)
+    )
+    from stats.public import bp as public_stats_bp
     from stats.views import bp as stats_bp
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
@@ -107,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(callers_bp)
     app.register_blueprint(stats_bp)
+    app.register_blueprint(public_stats_bp)  # /public/stats: no login
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):

@@ -7,8 +7,10 @@ and calls whose recordings play. Every ticket's story is played through the
 real service functions (opening, assigning, notes, resolutions, the citizen's
 ratings and appeals by text), then moved back to the days it is told on, and
 the SLA clock replayed on those days, so some are overdue and the SLA check
-escalates them. Seeding twice adds nothing twice: the accounts, services and
-focal points are found again, the stories are told once.
+escalates them. Around the stories, a month of phone traffic
+(app.demo_traffic) gives the statistics calls of every kind. Seeding twice
+adds nothing twice: the accounts, services and focal points are found again,
+the stories are told once.
 """
 
 import logging
@@ -24,10 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.demo_traffic import add_traffic
 from app.extensions import db
 from app.lines import Line, current_lines
 from app.menus import menu_for
@@ -500,6 +504,8 @@ def _retell_in_time(ticket: Ticket, start: datetime, end: datetime) -> None:
     for call in ticket.calls:
         call.started_at = start - timedelta(minutes=3)
         call.ended_at = start
+        if call.agent_id is not None:
+            _answered(call)
     for recording in db.session.scalars(
         select(Recording).filter_by(ticket_id=ticket.id)
     ):
@@ -518,6 +524,15 @@ def _retell_in_time(ticket: Ticket, start: datetime, end: datetime) -> None:
         if event.action == "status":
             old, new = event.detail["old"], event.detail["new"]
             sla_clock.status_changed(ticket, old, new, event.at)
+
+
+def _answered(call: Call) -> None:
+    """A call an agent took, timed as app.services.call_times times one: a
+    minute in the menu, a short wait, the rest of the three minutes talking."""
+    call.wanted_agent_at = call.started_at + timedelta(minutes=1)
+    call.wait_seconds = 10 + call.id % 25
+    call.answered_at = call.wanted_agent_at + timedelta(seconds=call.wait_seconds)
+    call.talk_seconds = round((call.ended_at - call.answered_at).total_seconds())
 
 
 def _send_waiting_texts(ticket: Ticket) -> None:
@@ -601,5 +616,13 @@ def _seed() -> Seeded:
     )
     audio = spoken_wav(SPOKEN)
     told = [_tell(story, n, cast, audio) for n, story in enumerate(stories())]
+    callers = [
+        db.session.scalar(select(Caller).filter_by(phone_e164=person.phones[0]))
+        for person in PEOPLE
+    ]
+    agents = [users[email] for email, role, _, _ in USERS if role == Role.AGENT]
+    zone = ZoneInfo(current_app.config["CENTRE_TIMEZONE"])
+    add_traffic(callers, current_lines().lines, agents, zone, utcnow())
+    db.session.commit()
     sent = sla_alerts.check()
     return Seeded(logins, len(told), sent["escalations"])

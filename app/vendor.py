@@ -11,6 +11,8 @@ NODE_MODULES = ROOT / "node_modules"
 # The name a page asks for -> the file in node_modules.
 PACKAGES = {
     "htmx.js": "htmx.org/dist/htmx.min.js",
+    # The UMD build: one self-contained file (its colour helper bundled in).
+    "chart.js": "chart.js/dist/chart.umd.min.js",
 }
 
 bp = Blueprint("vendor", __name__)

@@ -18,7 +18,12 @@ from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
 from app.references import InvalidReference, parse_reference
 from app.services.answered_calls import answered
-from app.services.call_times import call_over, left_queue_unanswered, talk_ended
+from app.services.call_times import (
+    call_over,
+    dial_completed,
+    left_queue_unanswered,
+    talk_ended,
+)
 from app.services.calls import (
     apply_status,
     call_for,
@@ -325,7 +330,7 @@ def dial_result() -> Response:
     dialled = form_text("DialCallStatus", 16)
     call = call_for(request.form, line.number, _region())
     if dialled in ("completed", "answered"):
-        talk_ended(call, parse_count(request.form.get("DialCallDuration")))
+        dial_completed(call, parse_count(request.form.get("DialCallDuration")))
         db.session.commit()
         return twiml(ivr.goodbye(voice_menu, lang))
     # The agent did not take it: free them (a failed leg means their softphone

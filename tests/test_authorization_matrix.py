@@ -367,6 +367,14 @@ ENDPOINTS = [
         no_rows,
         api(403, 403, set()),
     ),
+    # The figures (counts only, no caller's datum): supervisors and admins.
+    Endpoint(
+        "api stats",
+        "/api/stats?from=2000-01-01&to=2999-12-31",
+        api_as,
+        no_rows,
+        api(403, 403, set()),
+    ),
     Endpoint(
         "queue export salaries",
         "/tickets/export.csv?service=salaries",
@@ -397,6 +405,23 @@ ENDPOINTS = [
         page_as,
         no_rows,
         pages(403, 403, set()),
+    ),
+    # Counts only, never a caller: supervisors and admins.
+    Endpoint("dashboard", "/stats", page_as, no_rows, pages(403, 403, set())),
+    # Counts and agents' names, never a caller's datum (its tables hold none of
+    # the world's references or SIDs): supervisors and admins.
+    Endpoint(
+        "wallboard", "/stats/wallboard", page_as, html_rows, pages(403, 403, set())
+    ),
+    Endpoint(
+        "wallboard tiles",
+        "/stats/wallboard/live",
+        page_as,
+        html_rows,
+        pages(403, 403, set()),
+    ),
+    Endpoint(
+        "monthly report", "/stats/report", page_as, no_rows, pages(403, 403, set())
     ),
     # The caller page: the person's tickets, and the calls by their SIDs.
     Endpoint(
@@ -525,6 +550,7 @@ NO_CALLER_DATA = {
     "vendor.package",
     "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
     "tickets.act_again",  # a redirect to the ticket page, which checks
+    "public_stats.figures",  # counts of five or more only: tests/test_public_stats.py
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {

@@ -93,6 +93,8 @@ class InlineFinder(HTMLParser):
         "/recordings",
         "/recordings/{recording}",
         "/callers/+2290197000000",
+        "/stats/report",
+        "/public/stats",
     ],
 )
 def test_pages_have_no_inline_script_style_or_handler(client, path):

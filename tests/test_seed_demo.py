@@ -2,8 +2,9 @@
 
 import time
 import wave
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import BytesIO
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -121,6 +122,35 @@ def test_the_demo_is_a_working_centre(seeded):
     _histories_were_made_by_the_service_functions(seeded)
     _some_are_overdue_and_escalated(seeded)
     _services_focal_points_and_people(seeded)
+
+
+def test_every_figure_of_the_statistics_has_something_to_count(client, seeded):
+    """The demo's month on the dashboard is alive: each kind of call is there
+    (the oldest story began 30 days ago, some hours before this hour)."""
+    supervisor = db.session.scalar(
+        select(User).filter_by(email="superviseur@ecoute.local")
+    )
+    headers = {"Authorization": f"Bearer {make_token(supervisor)}"}
+    today = datetime.now(ZoneInfo(client.application.config["CENTRE_TIMEZONE"]))
+    period = {
+        "from": (today - timedelta(days=31)).date().isoformat(),
+        "to": today.date().isoformat(),
+    }
+    answer = client.get("/api/stats", query_string=period, headers=headers)
+    assert answer.status_code == 200, answer.json
+    calls, tickets = answer.json["calls"], answer.json["tickets"]
+    for outcome in ("answered", "abandoned", "short_abandoned", "self_service"):
+        assert calls[outcome] > 0, outcome
+    assert calls["voicemails"] > 0
+    assert 0 < calls["abandonment_rate"] < 1
+    assert 0 < calls["service_level"] < 1
+    assert calls["asa_seconds"] > 0
+    assert calls["aht_seconds"] > 0
+    assert tickets["created"] == 35
+    assert tickets["resolved"] > 0
+    assert tickets["take_charge_met_rate"] is not None
+    assert tickets["resolve_met_rate"] is not None
+    assert answer.json["satisfaction"]["csat"] is not None
 
 
 def test_seeding_twice_adds_nothing(runner, seeded):

@@ -27,6 +27,8 @@ def test_defaults_are_the_contracts(tmp_path):
     assert settings.DEFAULT_REGION == "BJ"
     assert str(tmp_path / "recordings") == settings.RECORDINGS_DIR
     assert settings.CLOSE_AFTER_DAYS == 7
+    assert settings.SHORT_ABANDON_SECONDS == 5
+    assert settings.SERVICE_LEVEL_SECONDS == 20
     assert settings.DATABASE_POOL_SIZE == 10
     assert settings.DATABASE_POOL_TIMEOUT == 2.0
     assert settings.DELETE_TWILIO_RECORDINGS is False
@@ -67,6 +69,8 @@ def test_empty_means_unset_and_values_are_typed(tmp_path):
         ("SMS_RETRY_SECONDS", "soon", "must be a number"),
         ("SMS_RETRY_SECONDS", "inf", "must be a finite number"),
         ("CLOSE_AFTER_DAYS", "1.5", "must be a whole number"),
+        ("SHORT_ABANDON_SECONDS", "-1", "must be 0 or more"),
+        ("SERVICE_LEVEL_SECONDS", "0", "must be more than 0"),
         (
             "REDIS_URL",
             "localhost:6379",

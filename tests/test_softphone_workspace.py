@@ -140,6 +140,8 @@ def test_attaching_links_the_call_to_the_open_ticket_instead(
     opened = db.session.get(Ticket, opened.id)
     assert opened.status == "closed"
     assert ("duplicate", agent.email) in events_of(opened)
+    assert opened.withdrawn  # not a request of its own (statistics)
+    assert not earlier.withdrawn
     twilio_post(
         "/voice/status", **call_form(call), CallStatus="completed", CallDuration="60"
     )

@@ -7,7 +7,7 @@ time the webhooks took. Each figure is kept once it is known: a repeated or
 late callback never changes it.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.models import Call
 from app.models.types import utcnow
@@ -37,6 +37,21 @@ def left_queue_unanswered(call: Call, queue_time: int | None) -> None:
         return
     waited = _seconds(call.wanted_agent_at or utcnow(), utcnow())
     call.wait_seconds = max(waited, queue_time or 0)
+
+
+def dial_completed(call: Call, reported: int | None) -> None:
+    """Twilio says the <Dial> to an agent was answered and lasted `reported` s.
+
+    The agent's leg callback normally said so first; if it never came, the
+    answer is dated back from the talk's length, so the call still counts as
+    answered, not as abandoned.
+    """
+    if call.answered_at is None:
+        start = utcnow() - timedelta(seconds=reported or 0)
+        call.wanted_agent_at = call.wanted_agent_at or start
+        call.answered_at = max(start, call.wanted_agent_at)
+        call.wait_seconds = _seconds(call.wanted_agent_at, call.answered_at)
+    talk_ended(call, reported)
 
 
 def talk_ended(call: Call, reported: int | None = None) -> None:

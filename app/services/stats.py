@@ -385,6 +385,27 @@ def _created_figures(where: ColumnElement[bool], now: datetime) -> dict[str, Any
     }
 
 
+def deadline_outcomes(scope: Scope, now: datetime) -> dict[str, dict[str, int]]:
+    """Of the requests created in the scope, how many met and missed each
+    deadline (the counts behind the met rates: a deadline counts once decided)."""
+    created = and_(tickets_of(scope), scope.during(Ticket.created_at))
+    columns = []
+    for name, met, due in (
+        ("take_charge", Ticket.take_charge_met, Ticket.take_charge_due),
+        ("resolve", Ticket.resolve_met, Ticket.resolve_due),
+    ):
+        met_count, decided = _outcome(met, due, now)
+        columns += [met_count.label(f"{name}_met"), decided.label(f"{name}_decided")]
+    row = db.session.execute(select(*columns).where(created)).one()._mapping
+    return {
+        name: {
+            "met": int(row[f"{name}_met"]),
+            "missed": int(row[f"{name}_decided"]) - int(row[f"{name}_met"]),
+        }
+        for name in ("take_charge", "resolve")
+    }
+
+
 def _median_hours(where: ColumnElement[bool], count: int) -> float | None:
     """The median of the time to resolve of the `count` requests of `where`, by
     the database: the middle one or two values in order, so only they are read."""
@@ -416,6 +437,15 @@ def backlog(scope: Scope, now: datetime) -> dict[str, int]:
         columns.append(_count(and_(*age)).label(name))
     row = db.session.execute(select(*columns).where(where)).one()
     return {name: int(row._mapping[name]) for name, _, _ in BACKLOG_AGES}
+
+
+def tickets_created(scope: Scope) -> int:
+    """The requests created in the scope: ticket_figures()'s `created` alone,
+    for a page that asks often and needs nothing else (the live wallboard)."""
+    query = select(func.count()).where(
+        tickets_of(scope), scope.during(Ticket.created_at)
+    )
+    return db.session.scalar(query) or 0
 
 
 def tickets_by_day(scope: Scope) -> dict[date, int]:
