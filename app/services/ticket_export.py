@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
 from sqlalchemy import ColumnElement, Row, and_, select, true
 
 from app.extensions import db
@@ -173,6 +172,9 @@ def _drain(buffer: io.StringIO) -> str:
 def write_workbook(rows: Iterator[list[str]]) -> str:
     """The header and rows in a write-only workbook saved to a temporary file;
     its path (the caller streams it, then removes it with workbook_chunks)."""
+    # Imported here: 5 MB a web process only needs when a workbook is asked for.
+    from openpyxl import Workbook
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("tickets")
     sheet.append(COLUMNS)
