@@ -89,6 +89,11 @@ class BaseConfig:
     # Unset: e-mails are written to the log, as SMS are without Twilio.
     MAIL_SMTP_URL = SETTINGS.MAIL_SMTP_URL
     MAIL_FROM = SETTINGS.MAIL_FROM
+    MAIL_IMAP_URL = SETTINGS.MAIL_IMAP_URL
+    MAIL_ATTACHMENT_MAX_BYTES = SETTINGS.MAIL_ATTACHMENT_MAX_BYTES
+    PUBLIC_RATE_LIMIT = SETTINGS.PUBLIC_RATE_LIMIT
+    USSD_SECRET = SETTINGS.USSD_SECRET
+    USSD_LANGUAGE = SETTINGS.USSD_LANGUAGE
     MAIL_TIMEOUT_SECONDS = SETTINGS.MAIL_TIMEOUT_SECONDS
     DEFAULT_REGION = SETTINGS.DEFAULT_REGION
     RECORDINGS_DIR = SETTINGS.RECORDINGS_DIR
@@ -159,6 +164,8 @@ class TestingConfig(BaseConfig):
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
     NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
     MAIL_SMTP_URL = None
+    MAIL_IMAP_URL = None
+    USSD_SECRET = "test-ussd-secret"  # noqa: S105 - test-only constant
     DEFAULT_REGION = "BJ"
     WTF_CSRF_ENABLED = False
     # No scheduler thread outliving its test's app and database; the tests of

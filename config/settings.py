@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
 import phonenumbers
 from pydantic import (
     AfterValidator,
@@ -66,6 +67,15 @@ def _region(value: str) -> str:
     return region
 
 
+def _rate_limit(value: str) -> str:
+    # Flask-Limiter's notation, read by its own parser (the limits package).
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ValueError("must be a rate such as 5/hour or 10 per minute") from None
+    return value
+
+
 def _zone_name(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -95,6 +105,8 @@ RedisUrl = Annotated[
     str, AfterValidator(_url_of("redis", "rediss", "unix", host=False))
 ]
 SmtpUrl = Annotated[str, AfterValidator(_url_of("smtp", "smtps"))]
+ImapUrl = Annotated[str, AfterValidator(_url_of("imap", "imaps"))]
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 Region = Annotated[str, AfterValidator(_region)]
 TimeZoneName = Annotated[str, AfterValidator(_zone_name)]
 MailAddress = Annotated[str, AfterValidator(_mail_address)]
@@ -151,6 +163,12 @@ class Settings(BaseModel):
     MAIL_SMTP_URL: SmtpUrl | None = None
     MAIL_FROM: MailAddress = "ecoute@localhost"
     MAIL_TIMEOUT_SECONDS: PositiveFloat = 10.0
+    MAIL_IMAP_URL: ImapUrl | None = None
+    # The largest attachment of an e-mail kept with its request (bytes).
+    MAIL_ATTACHMENT_MAX_BYTES: PositiveInt = 10 * 1024 * 1024
+    PUBLIC_RATE_LIMIT: RateLimit = "5/hour"
+    USSD_SECRET: str | None = None
+    USSD_LANGUAGE: Literal["fr", "en"] = "fr"
     DEFAULT_REGION: Region = "BJ"
     RECORDINGS_DIR: str
     RECORDINGS_RETENTION_DAYS: NonNegativeInt = 365  # 0: forever

@@ -29,6 +29,10 @@ def test_defaults_are_the_contracts(tmp_path):
     assert settings.CLOSE_AFTER_DAYS == 7
     assert settings.SHORT_ABANDON_SECONDS == 5
     assert settings.SERVICE_LEVEL_SECONDS == 20
+    assert settings.PUBLIC_RATE_LIMIT == "5/hour"
+    assert settings.USSD_SECRET is None
+    assert settings.USSD_LANGUAGE == "fr"
+    assert settings.MAIL_IMAP_URL is None
     assert settings.DATABASE_POOL_SIZE == 10
     assert settings.DATABASE_POOL_TIMEOUT == 2.0
     assert settings.DELETE_TWILIO_RECORDINGS is False
@@ -71,6 +75,9 @@ def test_empty_means_unset_and_values_are_typed(tmp_path):
         ("CLOSE_AFTER_DAYS", "1.5", "must be a whole number"),
         ("SHORT_ABANDON_SECONDS", "-1", "must be 0 or more"),
         ("SERVICE_LEVEL_SECONDS", "0", "must be more than 0"),
+        ("PUBLIC_RATE_LIMIT", "lots", "must be a rate such as 5/hour"),
+        ("MAIL_IMAP_URL", "mail.example.org", "must be a URL starting with imap://"),
+        ("USSD_LANGUAGE", "de", "must be 'fr' or 'en'"),
         (
             "REDIS_URL",
             "localhost:6379",

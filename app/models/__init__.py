@@ -3,6 +3,7 @@
 from app.models.agents import Presence, Service
 from app.models.callers import Caller
 from app.models.calls import Call
+from app.models.channels import Attachment, ChannelReceipt
 from app.models.journey import Erasure, FocalLink, FocalPoint, SlaAlert
 from app.models.messages import Message
 from app.models.recordings import Recording
@@ -11,8 +12,10 @@ from app.models.users import ApiToken, Role, User
 
 __all__ = [
     "ApiToken",
+    "Attachment",
     "Call",
     "Caller",
+    "ChannelReceipt",
     "Erasure",
     "FocalLink",
     "FocalPoint",

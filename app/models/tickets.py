@@ -94,6 +94,10 @@ class Ticket(db.Model):
     category: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16), default="phone")
     caller_id: Mapped[int | None] = mapped_column(ForeignKey("callers.id"))
+    # The e-mail address that filed it (a web form, a mail, Open311): where its
+    # acknowledgment and answers go when there is no number to text, and what
+    # the public status look-up accepts as its contact (CONTRACT §9).
+    contact_email: Mapped[str | None] = mapped_column(String(254))
     line: Mapped[str | None] = mapped_column(String(32))
     language: Mapped[str] = mapped_column(String(2), default="fr")
     description: Mapped[str | None] = mapped_column(Text)
