@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     )
     from stats.public import bp as public_stats_bp
     from stats.views import bp as stats_bp
+    from ussd.views import bp as ussd_bp
 
     for blueprint in (auth_bp, tickets_bp, api_bp, softphone_bp, focal_bp):
         app.register_blueprint(blueprint)
@@ -116,7 +117,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
-    for blueprint in (ivr_bp, recordings_bp, sms_bp):
+    for blueprint in (ivr_bp, recordings_bp, sms_bp, ussd_bp):  # USSD: ?key=
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
 

@@ -1,0 +1,1 @@
+"""USSD for feature phones (CONTRACT §9.2), in the Africa's Talking convention."""
