@@ -21,7 +21,8 @@ from ussd.texts import UssdTexts
 # categories keep to the accents GSM-7 has (é è à ù É), which tests/test_ussd.py
 # checks. We count characters, "CON "/"END " included, and never go over.
 MAX_SCREEN = 182
-# More inputs than any path needs (3) plus a few wrong keys: someone is lost.
+# More inputs than any path needs (3, and a key a page of categories turned)
+# plus a few wrong keys: someone is lost.
 MAX_INPUTS = 12
 MORE_KEY = "0"  # next page of categories (or back to the first from the last)
 ELLIPSIS = "..."  # GSM-7 has no "…"
@@ -115,7 +116,7 @@ class UssdMenu:
 
     def answer(self, inputs: list[str]) -> Screen | FollowUp | Filing:
         """The screen after these inputs, or what the view must do."""
-        if len(inputs) > MAX_INPUTS:
+        if len(inputs) > MAX_INPUTS + len(self._pages) - 1:
             return self.end("too_many")
         state: _State | _Final = _Main()
         invalid = False
