@@ -557,6 +557,8 @@ OWN_KEY = {
     "focal.show": "tests/test_focal_points.py",  # a focal point's personal link
     # What this browser itself posted before its session ended, shown once.
     "resend.kept": "tests/test_resend_forms.py",
+    # POST only, keyed by USSD_SECRET; a status only to the phone that filed it.
+    "ussd.session": "tests/test_ussd.py",
 }
 
 
