@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.lines import LANGUAGES, current_lines
+from app.lines import LANGUAGES, Lines, current_lines
 from app.menus import menu_for
 from app.models import Caller, ChannelReceipt, Message, Ticket
 from app.references import format_reference
 from app.sms_text import is_gsm7, sms_texts
 from app.yamlmodel import ConfigFileError
-from tests.conftest import CALLER, LINE
+from tests.conftest import CALLER, HOTLINE, LINE
 from tests.factories import make_caller, make_ticket
 from ussd.menu import MAX_SCREEN, Filing, FollowUp, Screen, UssdMenu, inputs_of
 from ussd.texts import load_ussd_texts, ussd_texts
@@ -260,6 +260,22 @@ def test_information_gives_the_hours_and_the_web_page(app, ussd):
     assert ussd("3").endswith(
         "13 heures.\nFormulaire et suivi: https://ecoute.example.bj/public"
     )
+
+
+def test_a_first_line_with_hours_and_categories_gives_its_own(app, ussd):
+    lines = current_lines()
+    hotline = lines.by_number[HOTLINE]
+    app.extensions["lines"] = Lines((hotline, *lines.lines), lines.by_number)
+    assert ussd("3") == (
+        "END Nous vous répondons du lundi au vendredi de 8 heures à 17 heures 30."
+    )
+    assert ussd("2") == (
+        "CON Objet de votre demande:\n1 Paiements et virements\n"
+        "2 Pensions et retraites\n3 Salaires des agents de l'État\n4 Accueil et délais"
+    )
+    ussd("2*3*1")
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.line, ticket.category) == (HOTLINE, "salary")
 
 
 def test_english_when_ussd_language_says_so(app, ussd, sms):
