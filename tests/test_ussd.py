@@ -325,8 +325,17 @@ def menus(app) -> list[UssdMenu]:
             menu_for(current_lines().lines[0]).say(lang, "centre_hours"),
             ussd_texts().get(lang, "web_page", url="https://" + "w" * 60 + "/public"),
         )
-        found += [UssdMenu(ussd_texts(), lang, cats, information) for cats in sets]
+        found += [
+            UssdMenu(ussd_texts(), lang, cats, information) for cats in sorted(sets)
+        ]
     return found
+
+
+def shipped_menu(app) -> UssdMenu:
+    """The first line's menu in French, on one page."""
+    menu = next(m for m in menus(app) if m.categories[0][0] == "service")
+    assert (menu.lang, len(menu._pages)) == ("fr", 1)
+    return menu
 
 
 def every_path(menu: UssdMenu) -> list[list[str]]:
@@ -438,8 +447,17 @@ def test_inputs_are_split_literally():
     assert inputs_of("2**1") == ["2", "", "1"]
 
 
+def test_only_the_keys_shown_choose_a_category(app):
+    menu = shipped_menu(app)
+    invalid = ussd_texts().get(menu.lang, "invalid_choice")
+    for key in ["²", "٣", "01", " 1", "1 ", "+1", "0", str(len(menu.categories) + 1)]:
+        screen = menu.answer(["2", key])
+        assert screen.body.startswith(f"CON {invalid}\n"), key
+    assert menu.answer(["2", "1"]).body.startswith("CON ")
+
+
 def test_a_reference_with_a_star_in_it_is_not_a_reference(app):
-    menu = menus(app)[0]
+    menu = shipped_menu(app)
     assert menu.answer(["1", "1234"]) == FollowUp("1234")
     assert menu.answer(["1", "1234", "5678"]) == Screen(
         ussd_texts().get(menu.lang, "not_understood"), more=False

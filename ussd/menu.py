@@ -136,9 +136,13 @@ class UssdMenu:
             case _Reference():
                 return FollowUp(key), False
             case _Categories(page):
-                on_page = self._pages[page]
-                if key.isdigit() and 1 <= int(key) <= len(on_page):
-                    return _Confirm(on_page[int(key) - 1]), False
+                # Keys as typed, not int(): "²" and "٣" are digits to Python.
+                on_page = {
+                    str(digit): index
+                    for digit, index in enumerate(self._pages[page], start=1)
+                }
+                if key in on_page:
+                    return _Confirm(on_page[key]), False
                 if key == MORE_KEY and len(self._pages) > 1:
                     return _Categories((page + 1) % len(self._pages)), False
                 return state, True
