@@ -400,6 +400,15 @@ def test_the_shipped_texts_stay_in_gsm7(app):
 
 
 KEYPAD = st.text(alphabet="0123456789*#", max_size=40)
+# Paths deep into the menu, with any character as a key on the way.
+KEYS = st.lists(
+    st.one_of(
+        # Digits to Python but not keys: superscript, Arabic-Indic, fullwidth.
+        st.sampled_from(["1", "2", "3", "0", "9", "", "12345674", "²", "٣", "\uff11"]),
+        st.text(st.characters(exclude_characters="\x00*", exclude_categories=["Cs"])),
+    ),
+    max_size=8,
+).map("*".join)
 
 
 @settings(
@@ -412,6 +421,7 @@ KEYPAD = st.text(alphabet="0123456789*#", max_size=40)
     # lone surrogates cannot even be sent (no UTF-8 for them).
     text=st.one_of(
         KEYPAD,
+        KEYS,
         st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"])),
     ),
     session=st.sampled_from(["ATUid_h1", "ATUid_h2", "x" * 300]),
