@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.lines import LANGUAGES, Lines, current_lines
@@ -199,6 +200,21 @@ def test_too_many_steps_or_garbage_end_the_session(ussd):
     assert ussd("1" * 201) == not_understood
     assert ussd("", session="") == not_understood
     assert tickets() == []
+
+
+def test_a_database_outage_ends_the_session_with_an_apology(
+    ussd, sms, monkeypatch, caplog
+):
+    def down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr("ussd.views.file_once", down)
+    assert ussd("2*1*1") == (
+        "END Nous rencontrons un problème technique. Veuillez réessayer plus tard."
+    )
+    assert "USSD session failed" in caplog.text
+    assert tickets() == []
+    assert sms.sent == []
 
 
 # --- following a request ------------------------------------------------------------

@@ -29,6 +29,7 @@ TEXTS: dict[str, frozenset[str]] = {
     "web_page": frozenset({"url"}),
     "too_many": frozenset(),
     "not_understood": frozenset(),
+    "technical_problem": frozenset(),
 }
 # A screen is at most 182 characters with its "CON "; a text alone longer than
 # this leaves too little room for what is filled in (a category, a date).

@@ -1,13 +1,16 @@
 """POST /ussd (CONTRACT §9.2): check the key, read the form, answer CON or END."""
 
 import hmac
+import logging
 from pathlib import Path
 
 from babel.dates import format_date
 from flask import Blueprint, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
 
-from app.lines import Line, current_lines
+from app.extensions import db
+from app.lines import LANGUAGES, Line, current_lines
 from app.menus import menu_for
 from app.phone import to_e164
 from app.references import format_reference
@@ -18,6 +21,8 @@ from ivr.hours import spoken_hours
 from ussd.menu import FollowUp, Screen, UssdMenu, inputs_of
 from ussd.texts import load_ussd_texts, ussd_texts
 from ussd.tickets import file_once, ticket_of_phone
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ussd", __name__)
 
@@ -107,3 +112,19 @@ def _follow_up(menu: UssdMenu, line: Line, typed: str, phone: str | None) -> Scr
     )
     words = sms_texts().status(menu.lang, ticket.status)
     return menu.status(format_reference(ticket.reference), words, day)
+
+
+@bp.errorhandler(Exception)
+def apologise(error: Exception) -> Response | HTTPException:
+    """A session never ends on a 5xx, which the phone shows as a bare failure:
+    the database away or a bug, the caller reads an apology."""
+    if isinstance(error, HTTPException):
+        return error
+    log.exception("USSD session failed; the caller is told of a technical problem")
+    try:
+        db.session.rollback()
+    except Exception:
+        log.exception("rollback failed too")
+    lang = current_app.config.get("USSD_LANGUAGE")
+    lang = lang if lang in LANGUAGES else LANGUAGES[0]
+    return _plain(Screen(ussd_texts().get(lang, "technical_problem"), False).body)
