@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from flask_babel import force_locale
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from app.api.auth import token_user
 from app.extensions import db
@@ -48,7 +49,10 @@ def _answering(
         def wrapper(fmt: str, **kwargs: Any) -> Response:
             if fmt not in FORMATS:
                 return error(fmt, 404, f"unknown format '{fmt[:16]}': use json or xml")
-            if request.method not in allowed:
+            # HEAD is a GET without the body (Werkzeug drops it).
+            if request.method not in allowed and not (
+                request.method == "HEAD" and "GET" in allowed
+            ):
                 response = error(fmt, 405, f"{request.method} is not allowed here")
                 response.headers["Allow"] = ", ".join(allowed)
                 return response
@@ -59,6 +63,17 @@ def _answering(
         return wrapper
 
     return decorator
+
+
+# By code too: the app's own 500 handler, by code, would come first otherwise.
+@bp.errorhandler(500)
+@bp.errorhandler(HTTPException)
+def refused(failure: HTTPException) -> Response:
+    """What Werkzeug refuses in our views (a body over MAX_CONTENT_LENGTH, an
+    unexpected fault's 500) is the spec's error list too, never a staff page."""
+    fmt = (request.view_args or {}).get("fmt", "xml")
+    status = failure.code or 500
+    return error(fmt, status, failure.description if status < 500 else "server error")
 
 
 @bp.route("/services.<fmt>", methods=METHODS)

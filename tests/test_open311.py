@@ -488,3 +488,26 @@ def test_xml_escapes_what_it_carries_and_leaves_none_empty():
     )
     [row] = xml_rows(ElementTree.fromstring(document.encode()), "error")
     assert row == {"code": "400", "description": "<b>&</b> é", "x": None}
+
+
+def test_head_is_a_get_without_its_body(client):
+    response = client.head(f"{BASE}/services.xml")
+    assert (response.status_code, response.get_data()) == (200, b"")
+    assert response.content_type == "text/xml; charset=utf-8"
+
+
+def test_an_oversized_body_and_a_fault_are_the_specs_errors(app, client, monkeypatch):
+    too_big = app.config["MAX_CONTENT_LENGTH"] + 1
+    response = client.post(f"{BASE}/requests.json", data={"description": "x" * too_big})
+    assert response.status_code == 413
+    [row] = response.get_json()
+    assert row["code"] == 413
+
+    def broken(lang):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("open311.records.service_rows", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # answered as in production
+    response = client.get(f"{BASE}/services.xml")
+    assert response.status_code == 500
+    assert xml_error(response) == (500, "server error")
