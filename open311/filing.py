@@ -103,7 +103,7 @@ def file_request(filing: Filing, user: User, language: str | None) -> Ticket:
         line.number,
         language or line.language,
         user.email,
+        contact_email=filing.email,
     )
-    ticket.contact_email = filing.email
     commit_and_dispatch()
     return ticket
