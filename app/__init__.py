@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp
+    from open311.views import bp as open311_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
     from stats import (
@@ -116,8 +117,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(stats_bp)
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
-    # Twilio signs its requests instead of carrying a CSRF token.
-    for blueprint in (ivr_bp, recordings_bp, sms_bp, ussd_bp):  # USSD: ?key=
+    # Twilio signs its requests, Open311 carries an api_key, USSD a ?key=: no
+    # CSRF token.
+    for blueprint in (ivr_bp, recordings_bp, sms_bp, open311_bp, ussd_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
 

@@ -551,6 +551,12 @@ NO_CALLER_DATA = {
     "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
     "tickets.act_again",  # a redirect to the ticket page, which checks
     "public_stats.figures",  # counts of five or more only: tests/test_public_stats.py
+    # Open311 (CONTRACT §9.4): categories, and a request's status and dates with
+    # no number, e-mail, name, address or words of the citizen: tests/test_open311.py
+    "open311.services",
+    "open311.requests",
+    "open311.request_status",
+    "open311.unknown",  # the spec's 404 for any other address
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {

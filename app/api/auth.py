@@ -17,17 +17,29 @@ from app.models.users import hash_token
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def token_user(token: str) -> User | None:
+    """The active staff member an API token belongs to; None for any other.
+
+    The bearer header and Open311's `api_key` field carry the same tokens.
+    """
+    token = token.strip()
+    if not token or len(token) > 200:
+        return None
+    row = db.session.scalar(select(ApiToken).filter_by(token_hash=hash_token(token)))
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
 def _bearer_user() -> User | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
         raise ApiError(401, "unauthorized", "the bearer token is missing or malformed")
-    row = db.session.scalar(
-        select(ApiToken).filter_by(token_hash=hash_token(token.strip()))
-    )
-    if row is None or not row.user.active:
+    user = token_user(token)
+    if user is None:
         raise ApiError(401, "unauthorized", "the bearer token is not valid")
-    return row.user
+    return user
 
 
 def authenticated_user() -> User:

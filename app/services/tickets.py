@@ -112,11 +112,14 @@ def open_ticket(
     language: str,
     actor: str,
     acknowledge: bool = True,
+    contact_email: str | None = None,
 ) -> Ticket:
     """A ticket from another channel: a walk-in, an e-mail, the web form, a text.
 
     `actor` is the staff e-mail, or "caller" for a text; an inbound text is
     answered in its own reply, so it asks for no separate acknowledgment.
+    `contact_email` is the address that filed it, set before the
+    acknowledgment so that it may go there when there is no number to text.
     """
     ticket = Ticket(
         kind="request",
@@ -126,6 +129,7 @@ def open_ticket(
         line=line,
         language=language,
         description=description,
+        contact_email=contact_email,
     )
     ticket.record("created", actor, channel=channel)  # inserted with the ticket
     sla_clock.start(ticket)
