@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp
+    from public import register_blueprints as register_public  # /public, /api/public
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
     from stats import (
@@ -114,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(callers_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
+    register_public(app)
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):

@@ -551,12 +551,17 @@ NO_CALLER_DATA = {
     "admin.index",  # a redirect to admin.users, which is in ENDPOINTS
     "tickets.act_again",  # a redirect to the ticket page, which checks
     "public_stats.figures",  # counts of five or more only: tests/test_public_stats.py
+    "public.index",  # the centre's lines, hours and address: the same for all
+    "public.request_form",  # an empty form; what it files is a write
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
     "focal.show": "tests/test_focal_points.py",  # a focal point's personal link
     # What this browser itself posted before its session ended, shown once.
     "resend.kept": "tests/test_resend_forms.py",
+    # A request's status, only to whoever gives the phone or e-mail that filed it.
+    "public.status": "tests/test_public_pages.py",
+    "public_api.request_status": "tests/test_public_api.py",
 }
 
 
