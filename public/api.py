@@ -27,12 +27,21 @@ from public.lookup import filed_ticket
 
 bp = Blueprint("public_api", __name__, url_prefix="/api/public")
 csrf.exempt(bp)
-bp.register_error_handler(ApiError, handle_api_error)
-bp.register_error_handler(HTTPException, handle_http_error)
-bp.register_error_handler(Exception, handle_unexpected)
 
 # The same words for an unknown reference and a wrong contact: no enumeration.
 NOT_FOUND = "no request with this reference and this contact"
+
+
+def _http_error(error: HTTPException) -> Response:
+    # A 429 carries the answer _too_many made (with its Retry-After).
+    if error.response is not None:
+        return error.response
+    return handle_http_error(error)
+
+
+bp.register_error_handler(ApiError, handle_api_error)
+bp.register_error_handler(HTTPException, _http_error)
+bp.register_error_handler(Exception, handle_unexpected)
 
 
 def _too_many(limit: RequestLimit) -> Response:
@@ -44,6 +53,12 @@ def _too_many(limit: RequestLimit) -> Response:
     )
     response.headers["Retry-After"] = str(seconds)
     return response
+
+
+# On the blueprint, so the count is taken before the body is read: a refused
+# body counts like any other (a limit on the view would come after api_route's
+# validation).
+public_limit(on_breach=_too_many)(bp)
 
 
 def _category(key: str) -> str:
@@ -65,7 +80,6 @@ def _category(key: str) -> str:
     errors=[429],
     login=False,
 )
-@public_limit(on_breach=_too_many)
 def create_request(body: schemas.PublicRequest) -> dict[str, Any]:
     ticket = file_request(
         WebRequest(
@@ -92,7 +106,6 @@ def create_request(body: schemas.PublicRequest) -> dict[str, Any]:
     errors=[404, 429],
     login=False,
 )
-@public_limit(on_breach=_too_many)
 def request_status(query: schemas.StatusQuery) -> dict[str, Any]:
     ticket = filed_ticket(
         query.reference, query.contact, current_app.config["DEFAULT_REGION"]

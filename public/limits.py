@@ -10,10 +10,9 @@ from the config at each request, so a test or an operator may change it.
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from flask import Response, current_app
-from flask_limiter import RequestLimit
+from flask_limiter import RequestLimit, RouteLimit
 
 from app.auth.throttle import limiter
 
@@ -33,8 +32,8 @@ def public_limit(
     on_breach: Callable[[RequestLimit], Response],
     methods: Iterable[str] | None = None,
     exempt_when: Callable[[], bool] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The shared budget on a view; `on_breach` makes the 429 answer."""
+) -> RouteLimit:
+    """The shared budget on a view or a blueprint; `on_breach` makes the 429."""
     return limiter.shared_limit(
         _budget,
         scope=SCOPE,

@@ -52,7 +52,8 @@ def _too_many(limit: RequestLimit) -> Response:
 
 
 def _minutes(limit: RequestLimit) -> int:
-    return max(1, -(-retry_after(limit) // 60))
+    # Nearest: the window's end is known to the second at best.
+    return max(1, round(retry_after(limit) / 60))
 
 
 def _region() -> str:
@@ -78,17 +79,38 @@ def index() -> Response:
         }
         for line in current_lines().lines
     ]
-    email = parseaddr(current_app.config.get("MAIL_FROM") or "")[1] or None
     response = make_response(
-        render_template("public/index.html", lines=lines, email=email, lang=lang_arg())
+        render_template(
+            "public/index.html",
+            lines=lines,
+            some_closed=any(line.hours for line in current_lines().lines),
+            email=_centre_email(),
+            lang=lang_arg(),
+        )
     )
     # The same for everyone who asks by this address: no cookie, no user.
     response.headers["Cache-Control"] = f"public, max-age={INDEX_MAX_AGE}"
     return response
 
 
+def _centre_email() -> str | None:
+    """MAIL_FROM when it is an address mail can reach: the default, on
+    localhost, is no address to give the public."""
+    address = parseaddr(current_app.config.get("MAIL_FROM") or "")[1]
+    domain = address.rpartition("@")[2]
+    return address if "." in domain else None
+
+
+def _categories() -> list[tuple[str, str]]:
+    # The menus word them to follow "For ...": a list starts them with a capital.
+    return [
+        (key, label[:1].upper() + label[1:])
+        for key, label in category_choices(page_language())
+    ]
+
+
 def _form() -> PublicRequestForm:
-    return PublicRequestForm(_region(), category_choices(page_language()))
+    return PublicRequestForm(_region(), _categories())
 
 
 def _form_page(form: PublicRequestForm, status: int = 200) -> Response:
