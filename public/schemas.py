@@ -12,7 +12,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.api.schemas import Body, Category, Moment, Out, Phone, Status
+from app.api.schemas import (
+    Body,
+    Category,
+    Moment,
+    Out,
+    Phone,
+    Status,
+    absent,
+    controls,
+    spaces,
+)
 from app.services.people import MAX_EMAIL, MAX_NAME, clean_email, clean_name
 from public.forms import MAX_DESCRIPTION, MIN_DESCRIPTION
 
@@ -38,18 +48,42 @@ def _name(value: str) -> str | None:
     return clean_name(value)
 
 
+def _stripped_length(schema: dict) -> None:
+    """The document states the rule _description keeps: at least ten
+    characters once the spaces around are taken off (the rule itself stays in
+    Python: see app.api.schemas on patterns)."""
+    blank = spaces()
+    inner = MIN_DESCRIPTION - 2
+    schema["pattern"] = rf"^[{blank}]*[^{blank}][\s\S]{{{inner},}}[^{blank}][{blank}]*$"
+
+
 Description = Annotated[
     str,
     StringConstraints(min_length=MIN_DESCRIPTION, max_length=MAX_DESCRIPTION),
+    Field(json_schema_extra=_stripped_length),
     AfterValidator(_description),
 ]
+# An address mail can be sent to (app.services.people.clean_email); the format
+# names the rule for clients and tools.
 Email = Annotated[
     str,
     StringConstraints(max_length=MAX_EMAIL),
-    Field(json_schema_extra={"format": "email"}),
+    Field(json_schema_extra={"format": "citizen-email"}),
     AfterValidator(_email),
 ]
-Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(_name)]
+
+
+def _one_line(schema: dict) -> None:
+    schema["pattern"] = f"^[^{controls()}]*$"
+
+
+# One line, no control characters (app.services.people.clean_name).
+Name = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME),
+    Field(json_schema_extra=_one_line),
+    AfterValidator(_name),
+]
 REFERENCE_PATTERN = r"^[0-9]{4}-[0-9]{4}$"
 
 
@@ -58,9 +92,10 @@ class PublicRequest(Body):
 
     category: Category
     description: Description
-    phone: Phone | None = Field(None, description="any format; SMS acknowledgment")
-    email: Email | None = Field(None, description="acknowledgment by e-mail")
-    name: Name | None = Field(None, description="kept only if the caller has none")
+    # Absent rather than null: one of the two must be there and be a value.
+    phone: Phone = absent(description="any format; SMS acknowledgment")
+    email: Email = absent(description="acknowledgment by e-mail")
+    name: Name = absent(description="kept only if the caller has none")
 
     model_config = ConfigDict(
         json_schema_extra={
