@@ -150,7 +150,9 @@ def request_form() -> Response:
 
 
 def _asked() -> bool:
-    return bool(request.args.get("reference") or request.args.get("contact"))
+    """A question is a contact given (even empty): a link with the reference
+    alone (the one on the receipt) opens the form, filled in, and costs nothing."""
+    return "contact" in request.args
 
 
 @bp.get("/status")
@@ -162,7 +164,11 @@ def status() -> Response:
     contact = request.args.get("contact", "")
     if not _asked():
         page = render_template(
-            "public/status.html", ticket=None, asked=False, lang=lang_arg()
+            "public/status.html",
+            ticket=None,
+            asked=False,
+            reference=reference[:ECHO],
+            lang=lang_arg(),
         )
         return _no_store(make_response(page))
     ticket = filed_ticket(reference, contact, _region())

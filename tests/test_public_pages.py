@@ -197,17 +197,17 @@ def test_a_name_never_replaces_the_one_the_centre_knows(client):
         (
             {"description": "Trop court"[:9]},
             "description",
-            "Entre 10 et 5 000 caractères, s'il vous plaît.",
+            "Entre 10 et 5\u00a0000 caractères, s'il vous plaît.",
         ),
         (
             {"description": "   court     "},
             "description",
-            "Entre 10 et 5 000 caractères, s'il vous plaît.",
+            "Entre 10 et 5\u00a0000 caractères, s'il vous plaît.",
         ),
         (
             {"description": "x" * 5001},
             "description",
-            "Entre 10 et 5 000 caractères, s'il vous plaît.",
+            "Entre 10 et 5\u00a0000 caractères, s'il vous plaît.",
         ),
         (
             {"phone": "", "email": ""},
@@ -380,6 +380,26 @@ def test_a_wrong_contact_is_answered_as_an_unknown_reference(client, filed):
     assert {answer[2] for answer in answers.values()} == {1}
     assert "Nous ne trouvons aucune demande" in text(look_up(client, unknown, CALLER))
     assert "En cours" not in text(look_up(client, filed.reference, "0196999999"))
+
+
+def test_the_receipts_link_opens_the_form_filled_in_and_asks_nothing(
+    app, client, filed
+):
+    app.config["PUBLIC_RATE_LIMIT"] = "1/hour"
+    for _ in range(3):  # not a look-up: it costs nothing
+        response = client.get(f"/public/status?reference={filed.display_reference}")
+        assert response.status_code == 200
+    page = text(response)
+    assert f'name="reference" value="{filed.display_reference}"' in page
+    assert "En cours" not in page
+    assert "Nous ne trouvons aucune demande" not in page
+
+
+def test_an_empty_contact_is_a_wrong_one(client, filed):
+    response = look_up(client, filed.display_reference, "")
+
+    assert response.status_code == 404
+    assert "Nous ne trouvons aucune demande" in text(response)
 
 
 def test_the_look_up_form_alone_is_not_a_question(client):
