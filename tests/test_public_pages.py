@@ -93,6 +93,15 @@ def test_the_contact_page_in_english_keeps_english_in_its_links(client):
     assert 'href="/public?lang=fr"' in page  # the switch back to French
 
 
+def test_the_figures_share_the_layout_and_its_links(client):
+    english = text(client.get("/public/stats?lang=en"))
+    french = text(client.get("/public/stats"))
+
+    assert '<a href="/public/request?lang=en">Make a request</a>' in english
+    assert '<a href="/public/request">Faire une demande</a>' in french
+    assert '<a class="skip" href="#main">Aller au contenu</a>' in french
+
+
 def test_the_centres_address_shows_only_when_mail_can_reach_it(app, client):
     app.config["MAIL_FROM"] = "ecoute@localhost"  # the default
     assert "mailto:" not in text(client.get("/public"))
