@@ -3,9 +3,12 @@ and GET /api/public/status. No token, no CSRF, the API's errors, the pages'
 budget, and in the OpenAPI document."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from app.extensions import db
@@ -13,7 +16,10 @@ from app.models import Ticket
 from app.services import sla_clock
 from tests.conftest import CALLER
 from tests.factories import make_caller, make_ticket
+from tests.test_migrations import flask_env, run_flask
 from tests.test_queries import counting
+from tests.test_rq_worker import private_redis_db
+from tests.test_screenpop_redis import start_gunicorn, stop_gunicorn
 
 DESCRIPTION = "Ma pension de mars n'est pas arrivée sur mon compte."
 GOOD = {"category": "pension", "description": DESCRIPTION}
@@ -244,3 +250,43 @@ def test_the_twins_are_in_the_openapi_document(client):
         "updated_at",
         "resolve_due",
     }
+
+
+# --- the real thing: two gunicorn processes, counts in Redis ---
+
+LOOK_UPS = 30
+
+
+@pytest.mark.redis
+def test_two_processes_share_one_budget_through_redis(tmp_path: Path):
+    """30 parallel look-ups over 2 processes, PUBLIC_RATE_LIMIT 5/hour: 5 answered."""
+    database = f"sqlite:///{tmp_path / 'ecoute.sqlite3'}"
+    with private_redis_db() as redis_url:
+        env = flask_env(
+            tmp_path / "instance",
+            DATABASE_URL=database,
+            REDIS_URL=redis_url,
+            TWILIO_AUTH_TOKEN="public-test-token",
+            PUBLIC_RATE_LIMIT="5/hour",
+        )
+        run_flask("db", "upgrade", env=env)
+        try:
+            server = start_gunicorn(tmp_path, env, workers=2, threads=8)
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        try:
+
+            def look_up(_: int) -> int:
+                return requests.get(
+                    server.url + "/api/public/status",
+                    params={"reference": "1234-5674", "contact": CALLER},
+                    headers={"Connection": "close"},
+                    timeout=30,
+                ).status_code
+
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(look_up, range(LOOK_UPS)))
+        finally:
+            stop_gunicorn(server)
+    assert statuses.count(404) == 5, statuses
+    assert statuses.count(429) == LOOK_UPS - 5, statuses
