@@ -99,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     from focal.views import bp as focal_bp
     from ivr.views import bp as ivr_bp
     from open311.views import bp as open311_bp
+    from public import register_blueprints as register_public  # /public, /api/public
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
     from stats import (
@@ -116,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(callers_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
+    register_public(app)
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
     # Twilio signs its requests, Open311 carries an api_key, USSD a ?key=: no
     # CSRF token.

@@ -88,6 +88,8 @@ def formats(app, bearer) -> dict[str, st.SearchStrategy[str]]:
         | st.integers(0, 99_999_999).map(lambda n: f"+22901{n:08d}"),
         "staff-email": st.sampled_from(["chef@example.org", "agent@example.org"]),
         "service-key": st.just("pensions"),
+        # The public twins' (CONTRACT §9.1): addresses mail can reach.
+        "citizen-email": st.sampled_from(["awa@example.org", "A.Dossou@Tresor.BJ"]),
         "byte-range": byte_ranges,
         "page-cursor": st.builds(
             lambda at, number: (

@@ -557,6 +557,8 @@ NO_CALLER_DATA = {
     "open311.requests",
     "open311.request_status",
     "open311.unknown",  # the spec's 404 for any other address
+    "public.index",  # the centre's lines, hours and address: the same for all
+    "public.request_form",  # an empty form; what it files is a write
 }
 # Endpoints whose key is not a login: each has its own tests of who gets in.
 OWN_KEY = {
@@ -565,6 +567,9 @@ OWN_KEY = {
     "resend.kept": "tests/test_resend_forms.py",
     # POST only, keyed by USSD_SECRET; a status only to the phone that filed it.
     "ussd.session": "tests/test_ussd.py",
+    # A request's status, only to whoever gives the phone or e-mail that filed it.
+    "public.status": "tests/test_public_pages.py",
+    "public_api.request_status": "tests/test_public_api.py",
 }
 
 

@@ -95,6 +95,9 @@ class InlineFinder(HTMLParser):
         "/callers/+2290197000000",
         "/stats/report",
         "/public/stats",
+        "/public",
+        "/public/request",
+        "/public/status",
     ],
 )
 def test_pages_have_no_inline_script_style_or_handler(client, path):

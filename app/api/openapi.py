@@ -80,6 +80,10 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
         parameters += _query_parameters(route.query)
     if parameters:
         operation["parameters"] = parameters
+    if 401 not in route.errors:
+        # Never refused for a missing credential: none is asked (the public
+        # twins of CONTRACT §9.1), whatever the document's default says.
+        operation["security"] = []
     if route.body is not None:
         operation["requestBody"] = {
             "required": True,

@@ -36,6 +36,7 @@ ERRORS = {
     410: "Gone for good",
     413: "The body is too large",
     416: "The range is outside the content",
+    429: "Too many requests from this address: see Retry-After",
 }
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 M = TypeVar("M", bound=BaseModel)
