@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from app import dbguard, errors, events, labels, queue, security, vendor
 from app.cli import register_commands
+from app.email_text import load_email_texts
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import forget_locale, select_locale, this_page_in
 from app.lines import load_lines
@@ -161,6 +162,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["lines"] = lines
     app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
     app.extensions["sms_texts"] = load_sms_texts(app.config["SMS_FILE"])
+    app.extensions["email_texts"] = load_email_texts(app.config["EMAILS_FILE"])
     app.extensions["sla"] = load_sla(app.config["SLA_FILE"])
     app.extensions["notice_texts"] = load_notice_texts(app.config["NOTICES_FILE"])
 
