@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.tickets import page  # noqa: F401  (its routes join the tickets blueprint)
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
+    from inbox.cli import bp as inbox_bp  # `flask mail fetch` (CONTRACT §9.3)
     from ivr.views import bp as ivr_bp
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
@@ -116,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(stats_bp)
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
+    app.register_blueprint(inbox_bp)
     # Twilio signs its requests instead of carrying a CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp):
         csrf.exempt(blueprint)
