@@ -88,13 +88,25 @@ def _text(message: EmailMessage) -> str:
     body = message.get_body(preferencelist=("plain", "html"))
     if body is None:
         return ""
-    try:
-        content = body.get_content()
-    except (LookupError, ValueError):  # an unknown or lying charset
-        content = body.get_payload(decode=True).decode("utf-8", "replace")
+    if body.get_param("charset") is None:
+        # No charset said (8-bit text from a careless mailer): what today's
+        # mailers send is UTF-8, older Windows ones cp1252.
+        content = _undeclared(body.get_payload(decode=True) or b"")
+    else:
+        try:
+            content = body.get_content()
+        except (LookupError, ValueError):  # an unknown or lying charset
+            content = _undeclared(body.get_payload(decode=True) or b"")
     if body.get_content_type() == "text/html":
         content = html_to_text(content)
     return _without_quote(content).strip()[:MAX_TEXT]
+
+
+def _undeclared(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
 
 
 def _without_quote(text: str) -> str:

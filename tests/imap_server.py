@@ -206,3 +206,25 @@ def imap_server() -> Iterator[ImapServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    """`python -m tests.imap_server`: a local mailbox to try e-mail by hand
+    (README, "E-mail"); Ctrl-C stops it and removes its folder."""
+    root = Path(tempfile.mkdtemp(prefix="ecoute-dovecot-"))
+    root.chmod(0o755)
+    server = ImapServer(int(os.environ.get("IMAP_PORT", "1143")), root)
+    server.start()
+    print(f"MAIL_IMAP_URL={server.url()}", flush=True)
+    print(f"user {USER!r}, password {PASSWORD!r}, Maildir {server.maildir}", flush=True)
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # waited for, not fatal
+    try:
+        signal.sigwait(stop)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

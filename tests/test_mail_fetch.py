@@ -16,6 +16,7 @@ from app.models import (
     Attachment,
     ChannelReceipt,
     Message,
+    Role,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -25,6 +26,7 @@ from app.services.tickets import TicketChange, change_ticket
 from inbox.fetch import fetch_mail
 from inbox.imap import Mailbox
 from inbox.intake import attachments_dir
+from tests.factories import PASSWORD
 from tests.imap_server import free_port, imap_server  # noqa: F401
 
 CITIZEN = "ami.kone@example.net"
@@ -425,3 +427,44 @@ def test_a_satisfaction_reply_of_one_digit_rates_the_answer(mailbox, smtp):
     assert ticket.status == TicketStatus.CLOSED
     rating = db.session.scalar(select(TicketEvent).filter_by(action="rating"))
     assert rating.detail == {"score": 5}
+
+
+def test_text_without_a_declared_charset_is_read_as_utf8_or_cp1252(mailbox, smtp):
+    header = (
+        f"From: {CITIZEN}\r\nSubject: Salaire\r\nMessage-ID: <%s@example.net>\r\n\r\n"
+    )
+    mailbox.deliver(
+        (header % "utf8").encode() + "Mon salaire n'est pas payé.\r\n".encode()
+    )
+    mailbox.deliver(
+        (header % "cp1252").encode()
+        + "Ma pension n'est pas versée.\r\n\r\nLe 3 mars, X a écrit :\r\n> hi".encode(
+            "cp1252"
+        )
+    )
+
+    assert dict(fetch_mail()) == {"new": 2}
+
+    assert [t.description for t in tickets()] == [
+        "Mon salaire n'est pas payé.",
+        "Ma pension n'est pas versée.",  # the quote and its intro left out
+    ]
+
+
+def test_the_ticket_page_shows_the_address_answered_by_email(app, mailbox, smtp):
+    from tests.factories import make_user
+
+    mailbox.deliver(mail().as_bytes())
+    fetch_mail()
+    [ticket] = tickets()
+    make_user("sup@example.org", Role.SUPERVISOR)
+    client = app.test_client()
+    client.post("/login", data={"email": "sup@example.org", "password": PASSWORD})
+
+    page = client.get(f"/tickets/{ticket.display_reference}").get_data(as_text=True)
+
+    assert f"<dd>{CITIZEN}</dd>" in page
+    # French first (the centre's staff language).
+    assert "Pas de numéro de téléphone : le citoyen reçoit les réponses par" in page
+    assert "Envoyé au citoyen par courriel." in page
+    assert "Envoyé au citoyen par SMS." not in page
