@@ -468,3 +468,27 @@ def test_the_ticket_page_shows_the_address_answered_by_email(app, mailbox, smtp)
     assert "Pas de numéro de téléphone : le citoyen reçoit les réponses par" in page
     assert "Envoyé au citoyen par courriel." in page
     assert "Envoyé au citoyen par SMS." not in page
+
+
+def test_the_preview_of_an_email_request_is_the_email(app, mailbox, smtp):
+    from tests.factories import make_user
+
+    mailbox.deliver(mail().as_bytes())
+    fetch_mail()
+    [ticket] = tickets()
+    make_user("sup@example.org", Role.SUPERVISOR)
+    client = app.test_client()
+    client.post("/login", data={"email": "sup@example.org", "password": PASSWORD})
+
+    page = client.post(
+        f"/tickets/{ticket.display_reference}/preview/message",
+        data={"message-text": "Un technicien passe jeudi."},
+    ).get_data(as_text=True)
+
+    reference = ticket.display_reference
+    assert f"<strong>[Réf. {reference}] Nouvelles de votre dossier</strong>" in page
+    assert "Un technicien passe jeudi." in page
+    assert "SMS" not in page
+    shown = client.get(f"/tickets/{reference}").get_data(as_text=True)
+    assert shown.count("Aperçu du courriel") == 2  # the message and the answer
+    assert "Aperçu du SMS" not in shown
