@@ -91,6 +91,22 @@ def test_app_does_not_start_on_a_malformed_email_file(tmp_path):
         create_app(Broken)
 
 
+def test_the_configuration_page_shows_the_emails_and_their_file(app):
+    from app.models import Role
+    from tests.factories import PASSWORD, make_user
+
+    make_user("admin@example.org", Role.ADMIN)
+    client = app.test_client()
+    client.post("/login", data={"email": "admin@example.org", "password": PASSWORD})
+
+    page = client.get("/admin/configuration?lang=en").get_data(as_text=True)
+
+    assert app.config["EMAILS_FILE"] in page
+    assert '<h2 id="emails-title">E-mails to citizens</h2>' in page
+    assert "[Réf. {reference}] Votre demande est enregistrée" in page
+    assert "[Ref. {reference}] Are you satisfied?" in page
+
+
 def test_the_mailbox_is_read_each_minute_only_when_it_is_set():
     class WithMailbox(TestingConfig):
         MAIL_IMAP_URL = "imap://centre:secret@127.0.0.1:1143/INBOX"
