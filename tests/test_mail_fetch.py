@@ -492,3 +492,19 @@ def test_the_preview_of_an_email_request_is_the_email(app, mailbox, smtp):
     shown = client.get(f"/tickets/{reference}").get_data(as_text=True)
     assert shown.count("Aperçu du courriel") == 2  # the message and the answer
     assert "Aperçu du SMS" not in shown
+
+
+def test_a_message_another_process_just_took_is_left_to_it(app, monkeypatch):
+    import inbox.intake
+
+    sent = mail(message_id="<raced@example.net>")
+    db.session.add(ChannelReceipt(key="email:<raced@example.net>"))
+    db.session.commit()
+    # The other process inserted its receipt after this one looked.
+    monkeypatch.setattr(inbox.intake, "_receipt_exists", lambda key: False)
+
+    outcome = inbox.intake.take_message(sent.as_bytes())
+
+    assert outcome.kind == "known"
+    assert count(Ticket) == 0
+    assert count(ChannelReceipt) == 1
