@@ -30,6 +30,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# Debian's dovecot, the real IMAP server the e-mail tests start on a free port
+# with a private config and mailbox (tests/imap_server.py). Order-only too.
+/usr/sbin/dovecot:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd
+
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d app/translations -f 2>&1 | grep -v "^compiling" || true
 
@@ -41,7 +47,7 @@ run: $(VENV)/.installed node_modules/.installed translations
 	@echo "Play a call in another terminal: $(FLASK) simulate-call --from 0197000000 --press 1,1"
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed node_modules/.installed translations | /usr/bin/chromium
+test: $(VENV)/.installed node_modules/.installed translations | /usr/bin/chromium /usr/sbin/dovecot
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from app import dbguard, errors, events, labels, queue, security, vendor
 from app.cli import register_commands
+from app.email_text import load_email_texts
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.i18n import forget_locale, select_locale, this_page_in
 from app.lines import load_lines
@@ -97,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.tickets import page  # noqa: F401  (its routes join the tickets blueprint)
     from app.tickets.views import bp as tickets_bp
     from focal.views import bp as focal_bp
+    from inbox.cli import bp as inbox_bp  # `flask mail fetch` (CONTRACT §9.3)
     from ivr.views import bp as ivr_bp
     from open311.views import bp as open311_bp
     from public import register_blueprints as register_public  # /public, /api/public
@@ -119,6 +121,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_stats_bp)  # /public/stats: no login
     register_public(app)
     app.register_blueprint(resend_bp)  # a refused form comes back with its text
+    app.register_blueprint(inbox_bp)
     # Twilio signs its requests, Open311 carries an api_key, USSD a ?key=: no
     # CSRF token.
     for blueprint in (ivr_bp, recordings_bp, sms_bp, open311_bp, ussd_bp):
@@ -166,6 +169,7 @@ def create_app(config: str | type[BaseConfig] = "production") -> Flask:
     app.extensions["lines"] = lines
     app.extensions["menus"] = load_menus(app.config["MENUS_DIR"], lines)
     app.extensions["sms_texts"] = load_sms_texts(app.config["SMS_FILE"])
+    app.extensions["email_texts"] = load_email_texts(app.config["EMAILS_FILE"])
     app.extensions["sla"] = load_sla(app.config["SLA_FILE"])
     app.extensions["notice_texts"] = load_notice_texts(app.config["NOTICES_FILE"])
 

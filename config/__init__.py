@@ -78,6 +78,7 @@ class BaseConfig:
     LINES_FILE = SETTINGS.LINES_FILE
     MENUS_DIR = SETTINGS.MENUS_DIR
     SMS_FILE = SETTINGS.SMS_FILE
+    EMAILS_FILE = SETTINGS.EMAILS_FILE
     SLA_FILE = SETTINGS.SLA_FILE
     NOTICES_FILE = SETTINGS.NOTICES_FILE
     # The language of notices to staff (focal points, supervisors).
@@ -161,6 +162,7 @@ class TestingConfig(BaseConfig):
     LINES_FILE = str(ROOT / "config" / "lines.yaml")
     MENUS_DIR = str(ROOT / "config" / "menus")
     SMS_FILE = str(ROOT / "config" / "sms.yaml")
+    EMAILS_FILE = str(ROOT / "config" / "emails.yaml")
     SLA_FILE = str(ROOT / "config" / "sla.yaml")
     NOTICES_FILE = str(ROOT / "config" / "notices.yaml")
     MAIL_SMTP_URL = None

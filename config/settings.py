@@ -121,6 +121,7 @@ def defaults(root: Path, instance: Path) -> dict[str, str]:
         "LINES_FILE": str(root / "config" / "lines.yaml"),
         "MENUS_DIR": str(root / "config" / "menus"),
         "SMS_FILE": str(root / "config" / "sms.yaml"),
+        "EMAILS_FILE": str(root / "config" / "emails.yaml"),
         "SLA_FILE": str(root / "config" / "sla.yaml"),
         "NOTICES_FILE": str(root / "config" / "notices.yaml"),
         "RECORDINGS_DIR": str(instance / "recordings"),
@@ -156,6 +157,7 @@ class Settings(BaseModel):
     LINES_FILE: str
     MENUS_DIR: str
     SMS_FILE: str
+    EMAILS_FILE: str
     SLA_FILE: str
     NOTICES_FILE: str
     STAFF_LANGUAGE: Literal["fr", "en"] = "fr"

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.business_time import Calendar
+from app.email_text import EmailTexts, email_texts
 from app.lines import Hours, Line, current_lines
 from app.menus import Menu, menu_for
 from app.notice_texts import NoticesFile, notice_texts
@@ -190,6 +191,10 @@ def sms() -> SmsTexts:
 
 def notices() -> NoticesFile:
     return notice_texts()
+
+
+def emails() -> EmailTexts:
+    return email_texts()
 
 
 def label_of(labels: dict[str, str]) -> str:

@@ -30,12 +30,14 @@ import phonenumbers
 from flask import current_app
 from sqlalchemy import and_, inspect, or_, select, update
 
+from app.email_text import Email, email_texts
 from app.extensions import db
 from app.jobs import claim_lease, schedule_send
 from app.lines import Line, current_lines
 from app.models import Call, Message, Ticket
 from app.models.calls import FINAL_STATUSES
 from app.models.types import utcnow
+from app.phone import as_written
 from app.sms_text import sms_texts
 
 OUTBOX = "outbox"
@@ -112,9 +114,29 @@ def citizen_text(ticket: Ticket, template: str, **values: str) -> str:
     )
 
 
+def citizen_email(ticket: Ticket, template: str, **values: str) -> Email:
+    """The e-mail (config/emails.yaml) the ticket's writer receives for `template`."""
+    line = current_lines().for_number(ticket.line)
+    return email_texts().render(
+        template,
+        ticket.language,
+        reference=ticket.display_reference,
+        status=sms_texts().status(ticket.language, ticket.status),
+        line=as_written(line.number, _region(line)),
+        **values,
+    )
+
+
 def can_text(ticket: Ticket) -> bool:
     """Whether the ticket's caller can be texted: a number, and no STOP."""
     return ticket.caller is not None and not ticket.caller.sms_opt_out
+
+
+def email_address(ticket: Ticket) -> str | None:
+    """Where a request filed with no phone number (CONTRACT §9.3, §9.1) is
+    followed up: the e-mail address that filed it. A caller with a number is
+    texted, and one who said STOP gets no e-mail instead."""
+    return ticket.contact_email if ticket.caller is None else None
 
 
 def notify(
@@ -122,16 +144,30 @@ def notify(
 ) -> Message | None:
     """Queue one follow-up for the ticket's caller, unless they cannot get one.
 
-    A progress text rewrites the one still waiting, if any, rather than adding
-    a second; `hold` keeps the text (and what follows) until the call ends.
+    A text to the caller's phone, or an e-mail when the request came with an
+    address and no number. A progress message rewrites the one still waiting,
+    if any, rather than adding a second; `hold` keeps it (and what follows)
+    until the call ends.
     """
-    if not can_text(ticket):
-        return None  # withheld number, or the caller said STOP
     caller = ticket.caller
     line = current_lines().for_number(ticket.line)
-    body = citizen_text(ticket, template, **values)
     now = utcnow()
-    allowed = line.sms_allowed_at(now)
+    subject = None
+    if can_text(ticket):
+        body = citizen_text(ticket, template, **values)
+        allowed = line.sms_allowed_at(now)
+        channel, to, from_ = _addresses(
+            line, caller.phone_e164, line.whatsapp and caller.uses_whatsapp
+        )
+    elif (address := email_address(ticket)) is not None:
+        email = citizen_email(ticket, template, **values)
+        body, subject = email.body, email.subject
+        allowed = now  # an e-mail wakes nobody: no quiet hours
+        channel, to, from_ = "email", address, current_app.config["MAIL_FROM"][:64]
+    else:
+        return None  # withheld number, or the caller said STOP
+    queued = "email_queued" if channel == "email" else "sms_queued"
+    rewritten = "email_rewritten" if channel == "email" else "sms_rewritten"
     send_after = allowed if allowed > now else None
     if template in PROGRESS:
         window = _debounce_window()
@@ -139,9 +175,11 @@ def notify(
         if waiting is not None:
             due = min(now + window, waiting.created_at + window * DEBOUNCE_CAP)
             due = max(due, allowed)
-            if _take_unsent(waiting, body=body, template=template, send_after=due):
+            if _take_unsent(
+                waiting, body=body, subject=subject, template=template, send_after=due
+            ):
                 ticket.record(
-                    "sms_rewritten", "system", message_id=waiting.id, template=template
+                    rewritten, "system", message_id=waiting.id, template=template
                 )
                 db.session.info.setdefault(OUTBOX, []).append(waiting)
                 return waiting
@@ -152,17 +190,15 @@ def notify(
         and db.session.scalar(_unsent(ticket).where(Message.status == HELD).limit(1))
         is not None
     )
-    channel, to, from_ = _addresses(
-        line, caller.phone_e164, line.whatsapp and caller.uses_whatsapp
-    )
     message = Message(
         ticket_id=ticket.id,
-        caller_id=caller.id,
+        caller_id=caller.id if caller is not None else None,
         direction="outbound",
         channel=channel,
         to_number=to,
         from_number=from_,
         body=body,
+        subject=subject,
         template=template,
         status=HELD if held else "queued",
         send_after=send_after,
@@ -171,7 +207,7 @@ def notify(
     )
     db.session.add(message)
     db.session.flush()
-    ticket.record("sms_queued", "system", message_id=message.id, template=template)
+    ticket.record(queued, "system", message_id=message.id, template=template)
     if not held:
         db.session.info.setdefault(OUTBOX, []).append(message)
     return message

@@ -17,8 +17,10 @@ from app.references import InvalidReference, parse_reference
 from app.services.followups import (
     NOTE_IN_TEXT,
     can_text,
+    citizen_email,
     citizen_text,
     commit_and_dispatch,
+    email_address,
 )
 from app.services.tickets import TicketChangeError, change_ticket
 from app.services.visibility import visible_tickets
@@ -51,8 +53,13 @@ def _htmx() -> bool:
 
 
 def _preview(ticket: Ticket, action: str, text: str) -> dict:
-    """The text the citizen would receive, with its SMS segments."""
-    body = citizen_text(ticket, actions.PREVIEWED[action], note=text[:NOTE_IN_TEXT])
+    """The text the citizen would receive, with its SMS segments; or the
+    e-mail, for a request filed with an address and no number."""
+    template, note = actions.PREVIEWED[action], text[:NOTE_IN_TEXT]
+    if not can_text(ticket) and email_address(ticket):
+        email = citizen_email(ticket, template, note=note)
+        return {"subject": email.subject, "body": email.body, "sent": True}
+    body = citizen_text(ticket, template, note=note)
     encoding, count = segments(body)
     return {
         "body": body,
