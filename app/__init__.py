@@ -101,7 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     from inbox.cli import bp as inbox_bp  # `flask mail fetch` (CONTRACT §9.3)
     from ivr.views import bp as ivr_bp
     from open311.views import bp as open311_bp
-    from public import register_blueprints as register_public  # /public, /api/public
+    from portal import register_blueprints as register_public  # /public, /api/public
     from recordings.views import bp as recordings_bp
     from softphone.views import bp as softphone_bp
     from stats import (

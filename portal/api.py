@@ -20,10 +20,10 @@ from app.api.routes import api_route
 from app.extensions import csrf
 from app.menus import category_choices
 from app.services.followups import commit_and_dispatch
-from public import schemas
-from public.filing import WebRequest, file_request
-from public.limits import public_limit, retry_after
-from public.lookup import filed_ticket
+from portal import schemas
+from portal.filing import WebRequest, file_request
+from portal.limits import public_limit, retry_after
+from portal.lookup import filed_ticket
 
 bp = Blueprint("public_api", __name__, url_prefix="/api/public")
 csrf.exempt(bp)

@@ -1,9 +1,9 @@
 """The public pages (CONTRACT §9.1): GET /public, the request form and the
 status look-up. No login, no script, French unless the address says ?lang=en.
 
-The form and the look-up share one budget per address (public/limits.py); the
+The form and the look-up share one budget per address (portal/limits.py); the
 look-up answers anyone who does not know the contact exactly as it answers an
-unknown reference (public/lookup.py).
+unknown reference (portal/lookup.py).
 """
 
 from email.utils import parseaddr
@@ -23,12 +23,12 @@ from app.lines import current_lines
 from app.menus import category_choices
 from app.phone import as_written
 from app.services.followups import commit_and_dispatch
-from public.filing import WebRequest, file_request
-from public.forms import PublicRequestForm
-from public.hours import hours_in_words
-from public.language import in_page_language, lang_arg, page_language
-from public.limits import public_limit, retry_after
-from public.lookup import filed_ticket
+from portal.filing import WebRequest, file_request
+from portal.forms import PublicRequestForm
+from portal.hours import hours_in_words
+from portal.language import in_page_language, lang_arg, page_language
+from portal.limits import public_limit, retry_after
+from portal.lookup import filed_ticket
 
 bp = Blueprint("public", __name__, url_prefix="/public", template_folder="templates")
 

@@ -24,7 +24,7 @@ from app.api.schemas import (
     spaces,
 )
 from app.services.people import MAX_EMAIL, MAX_NAME, clean_email, clean_name
-from public.forms import MAX_DESCRIPTION, MIN_DESCRIPTION
+from portal.forms import MAX_DESCRIPTION, MIN_DESCRIPTION
 
 
 def _description(value: str) -> str:
