@@ -320,6 +320,13 @@ def menu_for(line: Line) -> Menu:
     return current_app.extensions["menus"][line.menu]
 
 
+def as_title(label: str) -> str:
+    """A category's label standing alone (a list, a heading): the menus word
+    them to follow "For ..." ("la qualité de l'accueil"), so the first letter
+    goes up."""
+    return label[:1].upper() + label[1:]
+
+
 def category_choices(lang: str) -> list[tuple[str, str]]:
     """Every category the centre's lines offer, as (key, label) in `lang`."""
     seen: dict[str, str] = {}

@@ -124,7 +124,7 @@ def test_services_in_json_are_the_lines_categories_in_french(client):
         "keywords": "pension",
         "group": "Hotline Trésor 1",
     }
-    assert services[1]["service_name"] == "un retard de traitement d'un dossier"
+    assert services[1]["service_name"] == "Un retard de traitement d'un dossier"
 
 
 def test_services_in_xml_parse_with_every_field_and_speak_english_when_asked(client):

@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
 from app.lines import LANGUAGES, Line, current_lines
-from app.menus import menu_for
+from app.menus import as_title, menu_for
 from app.phone import to_e164
 from app.references import format_reference
 from app.services.followups import commit_and_dispatch
@@ -58,7 +58,7 @@ def _menu(line: Line) -> UssdMenu:
     voice_menu = menu_for(line)
     lang = voice_menu.language(current_app.config["USSD_LANGUAGE"], line.language)
     categories = tuple(
-        (key, _capitalised(labels.get(lang) or next(iter(labels.values()))))
+        (key, as_title(labels.get(lang) or next(iter(labels.values()))))
         for key, labels in voice_menu.categories_for(line)
     )
     hours = spoken_hours(line.hours, lang) if line.hours is not None else ""
@@ -72,11 +72,6 @@ def _menu(line: Line) -> UssdMenu:
         page = str(base).rstrip("/") + "/public"
         information.append(ussd_texts().get(lang, "web_page", url=page))
     return UssdMenu(ussd_texts(), lang, categories, tuple(information))
-
-
-def _capitalised(label: str) -> str:
-    # The voice menu's labels are said inside a sentence ("Pour la qualité...").
-    return label[:1].upper() + label[1:]
 
 
 @bp.post("/ussd")
