@@ -45,6 +45,7 @@ run: $(VENV)/.installed node_modules/.installed translations
 	@APP_ENV=development $(FLASK) seed-demo
 	@echo "Écoute runs at http://$(HOST):$(PORT)/  (API: http://$(HOST):$(PORT)/api/openapi.json)"
 	@echo "Play a call in another terminal: $(FLASK) simulate-call --from 0197000000 --press 1,1"
+	@echo "Citizens' pages (no login): http://$(HOST):$(PORT)/public  ·  public figures: http://$(HOST):$(PORT)/public/stats"
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed node_modules/.installed translations | /usr/bin/chromium /usr/sbin/dovecot
