@@ -407,10 +407,16 @@ def replay_spool() -> None:
 privacy = AppGroup("privacy", help="Personal data: access, erasure (CONTRACT §11).")
 
 
-def _person_number(phone: str) -> str:
-    number = to_e164(phone, current_app.config["DEFAULT_REGION"])
+def _person_key(who: str) -> str:
+    """A phone number in E.164, or an e-mail address (anything with an "@",
+    trimmed and lower-cased): someone who wrote and never gave a number."""
+    if personal_data.is_address(who):
+        return personal_data.as_address(who)
+    number = to_e164(who, current_app.config["DEFAULT_REGION"])
     if number is None:
-        raise click.BadParameter("not a phone number", param_hint="PHONE")
+        raise click.BadParameter(
+            "not a phone number nor an e-mail address", param_hint="PHONE_OR_EMAIL"
+        )
     return number
 
 
@@ -423,7 +429,7 @@ def _operator() -> str:
 
 
 @privacy.command("export")
-@click.argument("phone")
+@click.argument("who", metavar="PHONE_OR_EMAIL")
 @click.option(
     "--out",
     "out",
@@ -431,9 +437,10 @@ def _operator() -> str:
     required=True,
     help="The zip file to write.",
 )
-def privacy_export(phone: str, out: str) -> None:
-    """Write everything held about the person with PHONE to a zip (access request)."""
-    number = _person_number(phone)
+def privacy_export(who: str, out: str) -> None:
+    """Write everything held about the person with PHONE_OR_EMAIL to a zip
+    (access request)."""
+    number = _person_key(who)
     # Written aside, then renamed: no half zip under the name, no file at all
     # for an unknown number; readable by its owner only (mkstemp), as it holds
     # personal data.
@@ -452,14 +459,15 @@ def privacy_export(phone: str, out: str) -> None:
 
 
 @privacy.command("erase")
-@click.argument("phone")
+@click.argument("who", metavar="PHONE_OR_EMAIL")
 @click.option("--reason", required=True, help="Why: the request, the decision.")
 @click.option(
     "--actor", default=None, help="Who decided (default: the system account)."
 )
-def privacy_erase(phone: str, reason: str, actor: str | None) -> None:
-    """Erase the person with PHONE; refused while a ticket of theirs is on hold."""
-    number = _person_number(phone)
+def privacy_erase(who: str, reason: str, actor: str | None) -> None:
+    """Erase the person with PHONE_OR_EMAIL; refused while a ticket of theirs is
+    on hold."""
+    number = _person_key(who)
     if not reason.strip():
         raise click.BadParameter(
             "give the reason of the erasure", param_hint="--reason"
@@ -472,7 +480,8 @@ def privacy_erase(phone: str, reason: str, actor: str | None) -> None:
     click.echo(
         f"erased as {erasure.subject}: {len(erasure.tickets or [])} ticket(s) kept"
         f" anonymised, {counts.get('recordings', 0)} recording(s),"
-        f" {counts.get('messages', 0)} message(s)"
+        f" {counts.get('messages', 0)} message(s),"
+        f" {counts.get('attachments', 0)} attachment(s)"
     )
     failed = counts.get("twilio_failed") or []
     if failed:

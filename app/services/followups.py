@@ -135,8 +135,12 @@ def can_text(ticket: Ticket) -> bool:
 def email_address(ticket: Ticket) -> str | None:
     """Where a request filed with no phone number (CONTRACT §9.3, §9.1) is
     followed up: the e-mail address that filed it. A caller with a number is
-    texted, and one who said STOP gets no e-mail instead."""
-    return ticket.contact_email if ticket.caller is None else None
+    texted, and one who said STOP gets no e-mail instead. An erased address
+    (app.services.privacy: "erased-<n>-<k>", no "@") gets nothing, as an
+    erased number gets no text."""
+    if ticket.caller is not None or not ticket.contact_email:
+        return None
+    return ticket.contact_email if "@" in ticket.contact_email else None
 
 
 def notify(
