@@ -18,7 +18,6 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -37,6 +36,7 @@ from app.models import (
 )
 from app.references import InvalidReference, parse_reference
 from app.services import followups
+from app.services.attachments import attachments_dir
 from app.services.inbound import REFERENCE
 from app.services.tickets import move, open_ticket
 from inbox.parse import IncomingMail, parse_mail, raw_receipt_key
@@ -202,11 +202,6 @@ def _unsorted_category() -> str:
     line = current_lines().lines[0]
     keys = [key for key, _labels in menu_for(line).categories_for(line)]
     return UNSORTED if UNSORTED in keys else keys[-1]
-
-
-def attachments_dir() -> Path:
-    """Beside the recordings, under the instance folder by default."""
-    return Path(current_app.config["RECORDINGS_DIR"]).parent / "attachments"
 
 
 def _keep_files(ticket: Ticket, mail: IncomingMail) -> None:
