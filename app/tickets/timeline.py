@@ -27,8 +27,9 @@ SHOWN_OTHERWISE = {
     "call",
     "recording",
 }
-# Who listened to what is for supervisors (the audit of the recordings).
-SUPERVISORS_ONLY = {"listened"}
+# Who listened to or downloaded what is for supervisors (the audit of the
+# recordings and of the citizen's files).
+SUPERVISORS_ONLY = {"listened", "attachment_downloaded"}
 DEADLINES = {"take_charge": _l("taking in charge"), "resolve": _l("answer")}
 FOCAL_ACTOR = "focal point: "
 
@@ -134,6 +135,8 @@ def _event(event: TicketEvent, names: Names) -> Entry:
         text = f"{detail.get('score', '?')}/5"
     elif action == "listened":
         text = _("Recording no. %(id)s", id=detail.get("recording_id", "?"))
+    elif action in ("attachment_downloaded", "attachment_skipped"):
+        text = detail.get("filename")
     else:
         text = detail.get("text") or detail.get("reason")
     return Entry(
