@@ -11,14 +11,17 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Role, Service, Ticket, TicketEvent
+from app.models import Role, Service, Ticket, TicketEvent, User
 from app.services.attachments import (
     attachments_dir,
     content_disposition,
     served_type,
 )
+from inbox.fetch import fetch_mail
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_user, stored_attachment
+from tests.imap_server import imap_server  # noqa: F401
+from tests.test_mail_fetch import mail, mailbox, smtp  # noqa: F401
 from tests.test_recordings_pages import login
 
 PAY_SLIP = b"%PDF-1.4\n" + b"x" * 12_791  # 12,800 bytes: 12.5 KB
@@ -315,3 +318,54 @@ def test_a_row_pointing_outside_the_folder_is_not_followed(
     response = download(client, file_url(ticket, slip.id))
     assert response.status_code == 410
     assert b"not yours" not in response.data
+
+
+# --- from the mailbox to the page (a real dovecot, as tests/test_mail_fetch.py) ----
+
+
+def entries_with_files(page: str) -> list[list[str]]:
+    """The file names each timeline entry lists, for the entries that do."""
+    return [
+        re.findall(r"<a [^>]*download>(.*?)</a>", files)
+        for files in re.findall(r'<p class="entry-files">(.*?)</p>', page, re.DOTALL)
+    ]
+
+
+def test_an_emails_files_reach_the_page_and_its_timeline_entry(
+    app,
+    mailbox,  # noqa: F811
+    smtp,  # noqa: F811
+):
+    first = mail(subject="Salaire incomplet")
+    first.add_attachment(
+        PAY_SLIP, maintype="application", subtype="pdf", filename="bulletin.pdf"
+    )
+    first.add_attachment(
+        b"\xff\xd8photo", maintype="image", subtype="jpeg", filename="guichet.jpg"
+    )
+    mailbox.deliver(first.as_bytes())
+    fetch_mail()
+    [ticket] = db.session.scalars(select(Ticket)).all()
+    [ack] = smtp.mails
+    reply = mail(subject=f"Re: {ack['Subject']}", text="Le relevé de la banque.")
+    reply.add_attachment(
+        b"%PDF-1.4 releve", maintype="application", subtype="pdf", filename="relevé.pdf"
+    )
+    mailbox.deliver(reply.as_bytes())
+    assert dict(fetch_mail()) == {"threaded": 1}
+
+    make_user("chef@example.org", Role.SUPERVISOR)
+    client = app.test_client()
+    login(client, db.session.scalar(select(User).filter_by(role=Role.SUPERVISOR)))
+    page = client.get(page_url(ticket)).get_data(as_text=True)
+
+    assert [row[:3] for row in rows(page)] == [
+        ["bulletin.pdf", "PDF", "12,5\u202fko"],
+        ["guichet.jpg", "Image", "7\xa0octets"],
+        ["relevé.pdf", "PDF", "15\xa0octets"],
+    ]
+    # Each e-mail's entry names its own files, the first two and the reply one.
+    assert entries_with_files(page) == [["bulletin.pdf", "guichet.jpg"], ["relevé.pdf"]]
+    assert "Pièces jointes :" in page
+    slip_link = re.search(r'href="([^"]+)" download>bulletin.pdf<', page).group(1)
+    assert download(client, slip_link).data == PAY_SLIP

@@ -11,7 +11,17 @@ from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.labels import label
-from app.models import Call, Message, Recording, Service, Ticket, TicketEvent, User
+from app.models import (
+    Attachment,
+    Call,
+    Message,
+    Recording,
+    Service,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from app.services.attachments import attachments_of, safe_filename
 from app.services.visibility import may_listen
 
 # Told by an entry of their own (a message with its delivery status, a call
@@ -55,6 +65,7 @@ class Entry:
     badges: tuple[tuple[str, str], ...] = ()  # (css class, words)
     recordings: tuple[Listen, ...] = ()
     action: str | None = None  # the event's, for tests and styling
+    files: tuple[tuple[int, str], ...] = ()  # an e-mail's attachments: (id, name)
 
 
 @dataclass(frozen=True)
@@ -224,11 +235,34 @@ def _calls(ticket: Ticket, viewer: User, names: Names) -> list[Entry]:
     return entries
 
 
+def _files_by_email(
+    messages: list[Message], attachments: list[Attachment]
+) -> dict[int, tuple[tuple[int, str], ...]]:
+    """Each inbound e-mail's files. No column links them: the inbox writes an
+    e-mail's message, then its files, in one transaction (inbox/intake.py), so
+    a file belongs to the last inbound e-mail written before it."""
+    emails = sorted(
+        (m for m in messages if m.channel == "email" and m.direction == "inbound"),
+        key=lambda message: (message.created_at, message.id),
+    )
+    files: dict[int, list[tuple[int, str]]] = {}
+    for attachment in attachments:
+        before = [m for m in emails if m.created_at <= attachment.created_at]
+        if before:
+            named = (attachment.id, safe_filename(attachment.filename))
+            files.setdefault(before[-1].id, []).append(named)
+    return {message_id: tuple(named) for message_id, named in files.items()}
+
+
 def _messages(ticket: Ticket) -> list[Entry]:
     entries = []
-    for message in db.session.scalars(
-        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
-    ):
+    messages = list(
+        db.session.scalars(
+            select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        )
+    )
+    files = _files_by_email(messages, attachments_of(ticket.id))
+    for message in messages:
         channel = label(message.channel, "channel")
         words = label(message.status, "message_status")
         if message.error_code:  # why it did not go: Twilio's code, or ours
@@ -260,6 +294,7 @@ def _messages(ticket: Ticket) -> list[Entry]:
                 who=label("caller", "actor") if inbound else None,
                 text=message.body,
                 badges=status,
+                files=files.get(message.id, ()),
             )
         )
     return entries
