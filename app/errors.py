@@ -34,6 +34,13 @@ MESSAGES = {
         _l("This action is not possible here"),
         _l("The page was reached in a way it does not take. Go back and use its form."),
     ),
+    410: (
+        _l("No longer available"),
+        _l(
+            "What this address showed was deleted or is missing from the storage. "
+            "Go back to the request; if it matters, tell a supervisor."
+        ),
+    ),
     429: (
         _l("Too many attempts"),
         _l("Wait a minute before trying again."),

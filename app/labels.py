@@ -101,6 +101,7 @@ ACTIONS = {
     "email_rewritten": _l("E-mail rewritten"),
     "email_received": _l("E-mail received"),
     "attachment_skipped": _l("Attachment not kept (too large)"),
+    "attachment_downloaded": _l("Attachment downloaded"),
     "sms_failed": _l("Text failed"),
     "sms_status": _l("Text delivery status"),
     "sms_rewritten": _l("Text rewritten"),

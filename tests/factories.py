@@ -6,9 +6,19 @@ import secrets
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
-from app.models import ApiToken, Call, Caller, Recording, Role, Ticket, User
+from app.models import (
+    ApiToken,
+    Attachment,
+    Call,
+    Caller,
+    Recording,
+    Role,
+    Ticket,
+    User,
+)
 from app.models.users import hash_token
 from app.references import new_reference
+from app.services.attachments import attachments_dir
 from recordings.storage import LocalStorage
 
 PASSWORD = "correct horse battery"
@@ -77,3 +87,29 @@ def stored_recording(
         sha256=stored.sha256,
         **fields,
     )
+
+
+def stored_attachment(
+    ticket_id: int,
+    filename: str = "bulletin.pdf",
+    data: bytes = b"%PDF-1.4 pay slip",
+    content_type: str = "application/pdf",
+) -> Attachment:
+    """A file in the attachments folder and its row, as the inbox keeps an
+    e-mail's attachment (inbox/intake.py). Added and committed."""
+    key = secrets.token_hex(16)
+    folder = attachments_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / key).write_bytes(data)
+    attachment = Attachment(
+        ticket_id=ticket_id,
+        filename=filename,
+        content_type=content_type,
+        size_bytes=len(data),
+        storage_key=key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        source="email",
+    )
+    db.session.add(attachment)
+    db.session.commit()
+    return attachment

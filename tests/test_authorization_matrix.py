@@ -32,6 +32,7 @@ from tests.factories import (
     make_ticket,
     make_token,
     make_user,
+    stored_attachment,
     stored_recording,
 )
 from tests.factories import sid as new_sid
@@ -160,6 +161,8 @@ def world(app) -> World:
         db.session.flush()
         labels[f"recording:{recording.id}"] = label
         ids[label] = recording.id
+    # A pay slip the citizen e-mailed with the salaries request (issue #14).
+    ids["As"] = stored_attachment(ts.id, "bulletin.pdf").id
     for label, ticket in (("Tp", tp), ("Ts", ts), ("Ti", ti)):
         labels[ticket.display_reference] = label
         ids[label] = ticket.display_reference
@@ -318,6 +321,14 @@ ENDPOINTS = [
     ),
     Endpoint(
         "ticket page Ti", "/tickets/{Ti}", page_as, no_rows, pages(set(), set(), set())
+    ),
+    # A file of the salaries ticket: whoever sees the ticket, as its page.
+    Endpoint(
+        "attachment of Ts",
+        "/tickets/{Ts}/attachments/{As}",
+        page_as,
+        no_rows,
+        pages(404, set(), set()),
     ),
     # The work queue: filters and saved views narrow what one may see, never widen.
     Endpoint("queue open by due", "/?status=open&sort=due", page_as, html_rows, DESK),
@@ -578,7 +589,7 @@ def test_every_page_and_api_read_is_in_the_matrix(app):
     urls = app.url_map.bind("localhost")
     placeholders = {"phone": CALLER, "Tp": "1234-5674", "Ts": "1234-5674"}
     placeholders["Ti"] = "1234-5674"
-    placeholders |= {"Rp": 1, "Rs": 2}
+    placeholders |= {"Rp": 1, "Rs": 2, "As": 3}
     covered = {
         urls.match(endpoint.path.split("?")[0].format(**placeholders), "GET")[0]
         for endpoint in ENDPOINTS

@@ -19,7 +19,7 @@ from twilio.base.exceptions import TwilioException
 from app.extensions import db
 from app.models import Attachment, Call, Caller, Erasure, Message, Recording, Ticket
 from app.serializers import call_json, event_json, iso, message_json, ticket_json
-from app.services.attachments import attachment_path
+from app.services.attachments import stored_file
 from app.services.people import person_of
 
 log = logging.getLogger(__name__)
@@ -331,9 +331,9 @@ def _write_attachments(
 ) -> None:
     listed = []
     for attachment in attachments:
-        path = attachment_path(attachment)
-        kept = path.is_file()
-        if kept:
+        path = stored_file(attachment)
+        kept = path is not None
+        if path is not None:
             archive.write(path, _attachment_name(attachment))
         listed.append(
             {
@@ -526,8 +526,8 @@ def _delete_attachments(attachments: list[Attachment], counts: dict[str, Any]) -
     """The files and their rows: a file's name and digest are the person's too.
     A file already gone counts as deleted by nobody (the row goes all the same)."""
     for attachment in attachments:
-        path = attachment_path(attachment)
-        if path.is_file():
+        path = stored_file(attachment)
+        if path is not None:
             path.unlink()
             counts["attachment_files_deleted"] += 1
         db.session.delete(attachment)

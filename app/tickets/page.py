@@ -1,19 +1,28 @@
 """GET /tickets/<reference>: one ticket, its timeline and what staff may do
-with it; POSTs beside it for each action, and the preview of the citizen's text.
+with it; POSTs beside it for each action, the preview of the citizen's text,
+and the files that came with the request.
 
 Every form works without JavaScript (POST, redirect, GET); htmx sends the same
 forms and gets back the ticket's part of the page alone (`HX-Request`).
 """
 
-from flask import abort, flash, redirect, render_template, request, url_for
+import logging
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app.extensions import db
-from app.models import Ticket
+from app.models import Attachment, Ticket
 from app.references import InvalidReference, parse_reference
+from app.services.attachments import (
+    audit_download,
+    content_disposition,
+    served_type,
+    stored_file,
+)
 from app.services.followups import (
     NOTE_IN_TEXT,
     can_text,
@@ -25,9 +34,11 @@ from app.services.followups import (
 from app.services.tickets import TicketChangeError, change_ticket
 from app.services.visibility import visible_tickets
 from app.sms_text import segments
-from app.tickets import actions, summary
+from app.tickets import actions, attachments, summary
 from app.tickets.timeline import timeline
 from app.tickets.views import bp
+
+log = logging.getLogger(__name__)
 
 # Tells the page's script that a 4xx answer is the ticket part to show (a
 # refusal beside its form), not an error page to keep out.
@@ -88,6 +99,7 @@ def _render(
         "person": summary.caller(ticket),
         "caller_url": summary.caller_url,
         "entries": timeline(ticket, current_user),
+        "attachments": attachments.listed(ticket.id),
         # A refused form stays on the page with what was typed, even if the
         # ticket changed meanwhile (resolved by someone else).
         "offered": actions.offered(ticket, current_user) | set(errors or {}),
@@ -105,6 +117,30 @@ def _render(
 def show(reference: str) -> tuple[str, int, dict[str, str]]:
     ticket = _ticket_or_404(reference)
     return _render(ticket, actions.forms(ticket, current_user))
+
+
+@bp.get("/tickets/<reference>/attachments/<int:attachment_id>")
+@login_required
+def attachment(reference: str, attachment_id: int) -> Response:
+    """A file the citizen sent, to whoever may see its ticket: always saved,
+    never shown in our origin (a citizen's HTML or SVG must not run there)."""
+    ticket = _ticket_or_404(reference)
+    kept = db.session.get(Attachment, attachment_id)
+    if kept is None or kept.ticket_id != ticket.id:
+        abort(404)  # another ticket's file is as missing as no file
+    path = stored_file(kept)
+    if path is None:
+        log.warning("attachment %s: file missing from the storage", kept.id)
+        abort(410, description=f"The file of attachment no. {kept.id} is missing.")
+    audit_download(kept, current_user)
+    db.session.commit()
+    response = send_file(path, mimetype=served_type(kept.content_type), max_age=0)
+    response.headers["Content-Disposition"] = content_disposition(kept.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Opened anyway (a saved file dragged back in): no script, no requests.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.post("/tickets/<reference>/<any(" + ", ".join(actions.ACTIONS) + "):action>")

@@ -11,7 +11,17 @@ from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.labels import label
-from app.models import Call, Message, Recording, Service, Ticket, TicketEvent, User
+from app.models import (
+    Attachment,
+    Call,
+    Message,
+    Recording,
+    Service,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from app.services.attachments import attachments_of, safe_filename
 from app.services.visibility import may_listen
 
 # Told by an entry of their own (a message with its delivery status, a call
@@ -27,8 +37,9 @@ SHOWN_OTHERWISE = {
     "call",
     "recording",
 }
-# Who listened to what is for supervisors (the audit of the recordings).
-SUPERVISORS_ONLY = {"listened"}
+# Who listened to or downloaded what is for supervisors (the audit of the
+# recordings and of the citizen's files).
+SUPERVISORS_ONLY = {"listened", "attachment_downloaded"}
 DEADLINES = {"take_charge": _l("taking in charge"), "resolve": _l("answer")}
 FOCAL_ACTOR = "focal point: "
 
@@ -54,6 +65,7 @@ class Entry:
     badges: tuple[tuple[str, str], ...] = ()  # (css class, words)
     recordings: tuple[Listen, ...] = ()
     action: str | None = None  # the event's, for tests and styling
+    files: tuple[tuple[int, str], ...] = ()  # an e-mail's attachments: (id, name)
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,8 @@ def _event(event: TicketEvent, names: Names) -> Entry:
         text = f"{detail.get('score', '?')}/5"
     elif action == "listened":
         text = _("Recording no. %(id)s", id=detail.get("recording_id", "?"))
+    elif action in ("attachment_downloaded", "attachment_skipped"):
+        text = detail.get("filename")
     else:
         text = detail.get("text") or detail.get("reason")
     return Entry(
@@ -221,11 +235,34 @@ def _calls(ticket: Ticket, viewer: User, names: Names) -> list[Entry]:
     return entries
 
 
+def _files_by_email(
+    messages: list[Message], attachments: list[Attachment]
+) -> dict[int, tuple[tuple[int, str], ...]]:
+    """Each inbound e-mail's files. No column links them: the inbox writes an
+    e-mail's message, then its files, in one transaction (inbox/intake.py), so
+    a file belongs to the last inbound e-mail written before it."""
+    emails = sorted(
+        (m for m in messages if m.channel == "email" and m.direction == "inbound"),
+        key=lambda message: (message.created_at, message.id),
+    )
+    files: dict[int, list[tuple[int, str]]] = {}
+    for attachment in attachments:
+        before = [m for m in emails if m.created_at <= attachment.created_at]
+        if before:
+            named = (attachment.id, safe_filename(attachment.filename))
+            files.setdefault(before[-1].id, []).append(named)
+    return {message_id: tuple(named) for message_id, named in files.items()}
+
+
 def _messages(ticket: Ticket) -> list[Entry]:
     entries = []
-    for message in db.session.scalars(
-        select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
-    ):
+    messages = list(
+        db.session.scalars(
+            select(Message).filter_by(ticket_id=ticket.id).order_by(Message.id)
+        )
+    )
+    files = _files_by_email(messages, attachments_of(ticket.id))
+    for message in messages:
         channel = label(message.channel, "channel")
         words = label(message.status, "message_status")
         if message.error_code:  # why it did not go: Twilio's code, or ours
@@ -257,6 +294,7 @@ def _messages(ticket: Ticket) -> list[Entry]:
                 who=label("caller", "actor") if inbound else None,
                 text=message.body,
                 badges=status,
+                files=files.get(message.id, ()),
             )
         )
     return entries
