@@ -79,19 +79,21 @@ def person(app, client) -> Person:
     folder = attachments_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "k").write_bytes(b"")  # another file of the folder, not theirs
-    (folder / "0f1e2d3c").write_bytes(FILE_DATA)
+    (folder / "0f1e2d3c4b5a69788796a5b4c3d2e1f0").write_bytes(FILE_DATA)
     attachment = Attachment(
         ticket_id=ticket.id,
         filename=FILENAME,
         content_type="application/pdf",
         size_bytes=len(FILE_DATA),
-        storage_key="0f1e2d3c",
+        storage_key="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         sha256="ab" * 32,
         source="email",
     )
     db.session.add(attachment)
     db.session.commit()
-    return Person(ticket, inbound, unsent, attachment, folder / "0f1e2d3c")
+    return Person(
+        ticket, inbound, unsent, attachment, folder / "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    )
 
 
 def _export(runner, tmp_path, who: str) -> zipfile.ZipFile:
