@@ -182,6 +182,17 @@ def test_search_by_reference(client, people, queue):
     assert rows(get(client, f"/?q={reference.replace('-', '')}")) == [reference]
 
 
+def test_a_request_filed_by_e_mail_shows_its_address(client, people):
+    make_ticket(channel="email", contact_email="awa@example.org")
+    make_ticket(channel="phone")  # a withheld number
+    login(client, people["chef"])
+
+    page = get(client, "/").get_data(as_text=True)
+
+    assert "awa@example.org" in page
+    assert "masqué" in page  # the number withheld, in the staff's French
+
+
 def test_created_dates_are_the_centres_days(client, people):
     """23:30 UTC on 1 March is 00:30 on 2 March in Porto-Novo (UTC+1)."""
     late_evening = make_ticket(
