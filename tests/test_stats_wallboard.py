@@ -226,14 +226,17 @@ def test_agents_by_state(app, agents):
     call.answered_at = now - timedelta(seconds=30)
     db.session.add(call)
     set_status(talking, "busy", call_sid=call.call_sid)
-    # Busy and not ready (no call), a call long over, a page gone silent,
-    # offline, never signed in: all away.
+    # Busy and not ready (no call), a call long over, a page gone silent, a
+    # device dropped, offline, never signed in: all away.
     set_status(make_user("not-ready@example.org", Role.AGENT), "busy")
     ended = Call(call_sid=sid("CA"), line=LINE, status="completed")
     db.session.add(ended)
     set_status(make_user("stuck@example.org", Role.AGENT), "busy", ended.call_sid)
     silent = set_status(make_user("silent@example.org", Role.AGENT), "available")
     silent.last_seen = now - timedelta(minutes=5)
+    # Its softphone's device dropped: routing rings nobody there.
+    dropped = set_status(make_user("dropped@example.org", Role.AGENT), "available")
+    dropped.device_registered = False
     set_status(make_user("gone@example.org", Role.AGENT), "offline")
     make_user("never@example.org", Role.AGENT)
     # Not agents: an inactive account, a supervisor who never took a call.
@@ -247,7 +250,7 @@ def test_agents_by_state(app, agents):
         "available": 2,
         "ringing": 1,
         "on_call": 1,
-        "away": 5,
+        "away": 6,
     }
     [on_call] = live.agents_on_call(now)
     assert (on_call.name, on_call.line, on_call.talking) == (

@@ -12,9 +12,8 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 
 from app.extensions import db
 from app.models import Call, Presence, Role, User
-from app.models.agents import agent_lines
 from app.models.calls import FINAL_STATUSES
-from app.services.presence import HEARTBEAT_TIMEOUT, QUEUE_HORIZON
+from app.services.presence import QUEUE_HORIZON, answers_line, can_be_rung
 
 # The wallboard's states of an agent, in the order it shows them.
 AVAILABLE, RINGING, ON_CALL, AWAY = "available", "ringing", "on_call", "away"
@@ -87,22 +86,13 @@ def queues(now: datetime, line: str | None = None) -> list[LineQueue]:
 # --- agents ----------------------------------------------------------------------
 
 
-def _answers(line: str | None) -> ColumnElement[bool]:
-    """Staff of this line: listed for it, or listed for none (they answer all)."""
-    if not line:
-        return true()
-    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
-    with_lines = select(agent_lines.c.user_id)
-    return or_(User.id.in_(on_line), User.id.not_in(with_lines))
-
-
 def _agents(line: str | None) -> ColumnElement[bool]:
     # A supervisor or an administrator who never opened the softphone is no
     # agent, and is not counted away; once they have, they count like one.
     return and_(
         User.active.is_(True),
         or_(User.role == Role.AGENT, Presence.user_id.is_not(None)),
-        _answers(line),
+        answers_line(line) if line else true(),
     )
 
 
@@ -110,13 +100,12 @@ def _state(now: datetime) -> ColumnElement[str]:
     """The wallboard's state of an agent, from their presence and their call.
 
     On a call while the call they are held for is not over, whatever their
-    page does; otherwise a page without a heartbeat for a while is away, as
-    routing treats it (it rings nobody there).
+    page does; otherwise one routing cannot ring (no heartbeat for a while, a
+    device that dropped) is away, as routing treats them.
     """
-    stale = Presence.last_seen < now - HEARTBEAT_TIMEOUT
     return case(
         (and_(Presence.status == "busy", Call.id.is_not(None)), ON_CALL),
-        (or_(Presence.user_id.is_(None), stale), AWAY),
+        (or_(Presence.user_id.is_(None), ~can_be_rung(now)), AWAY),
         (Presence.status == "available", AVAILABLE),
         (Presence.status == "ringing", RINGING),
         else_=AWAY,  # busy without a call (not ready), offline

@@ -6,7 +6,7 @@ the agent's leg or the caller's call ends. The line's queue is served in arrival
 order: only the caller at its head may claim a freed agent.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 
@@ -80,17 +80,29 @@ def device_changed(user: User, registered: bool) -> Presence:
     return presence
 
 
+def answers_line(line: str) -> ColumnElement[bool]:
+    """Staff who answer this line: listed for it, or listed for none (all)."""
+    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
+    with_lines = select(agent_lines.c.user_id)
+    return or_(User.id.in_(on_line), User.id.not_in(with_lines))
+
+
+def can_be_rung(now: datetime) -> ColumnElement[bool]:
+    """A page that has beaten recently, on a device that has not dropped."""
+    return and_(
+        Presence.last_seen >= now - HEARTBEAT_TIMEOUT,
+        Presence.device_registered.is_not(False),
+    )
+
+
 def _reachable(line: str, statuses: tuple[str, ...]) -> ColumnElement[bool]:
     """Active agents of this line (or of every line) in one of `statuses`, whose
     page has beaten recently and whose device has not dropped."""
-    on_line = select(agent_lines.c.user_id).where(agent_lines.c.line == line)
-    with_lines = select(agent_lines.c.user_id)
     return and_(
         User.active.is_(True),
         Presence.status.in_(statuses),
-        Presence.last_seen >= utcnow() - HEARTBEAT_TIMEOUT,
-        Presence.device_registered.is_not(False),
-        or_(User.id.in_(on_line), User.id.not_in(with_lines)),
+        can_be_rung(utcnow()),
+        answers_line(line),
     )
 
 
