@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask_babel import format_date, format_decimal, format_number, format_percent
+from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 
 from app.labels import label
 from app.services import stats
 from app.services.stats import NONE, Scope
+from stats import numbers
+from stats.monthly import RATE, SCORE
 
 Value = int | float | None
 
@@ -61,22 +63,13 @@ class Board:
     charts: tuple[Chart, ...]
 
 
+# The dashboard's units (its script reads them) as the statistics' kinds.
+KINDS = {"percent": RATE, "rating": SCORE}
+
+
 def shown(value: Value, unit: str) -> str:
-    """A figure as a person reads it, in the page's locale; no figure is "—"."""
-    if value is None:
-        return "—"
-    if unit == "percent":
-        return format_percent(value)
-    if unit == "seconds":
-        if value >= 60:  # 4 min 19 s reads faster than 259.4 s
-            minutes, seconds = divmod(round(value), 60)
-            return f"{format_number(minutes)} min {seconds:02d} s"
-        return f"{format_decimal(value, '#,##0.#')} s"
-    if unit == "hours":
-        return f"{format_decimal(value, '#,##0.#')} h"
-    if unit == "rating":
-        return format_decimal(value, "0.00")
-    return format_number(value)
+    """A figure as a person reads it, as the report and public page write it."""
+    return numbers.shown(value, KINDS.get(unit, unit))
 
 
 def days_of(scope: Scope) -> Iterator[date]:

@@ -1,6 +1,6 @@
-"""How the statistics' pages write a figure, in the page's language: a count,
-a rate as a percentage with one decimal, a duration with its unit, a score,
-a month."""
+"""How the statistics' pages (dashboard, report, public figures) write a
+figure, in the page's language: a count, a rate as a percentage with one
+decimal, a duration with its unit, a score, a month."""
 
 from datetime import date
 
@@ -18,7 +18,14 @@ def number(value: float, kind: str) -> str:
             round(value, 3), locale=get_locale(), decimal_quantization=False
         )
     if kind == SECONDS:
-        return _("%(number)s s", number=format_decimal(round(value)))
+        if value >= 60:  # 4 min 19 s reads faster than 259 s
+            minutes, seconds = divmod(round(value), 60)
+            return _(
+                "%(minutes)s min %(seconds)s s",
+                minutes=format_decimal(minutes),
+                seconds=f"{seconds:02d}",
+            )
+        return _("%(number)s s", number=format_decimal(value, "#,##0.#"))
     if kind == HOURS:
         return _("%(number)s h", number=format_decimal(value))
     if kind == SCORE:

@@ -288,8 +288,8 @@ def test_the_tiles_are_the_period_s_figures(client, supervisor, march):
     assert page.tiles == {
         "offered": "4",
         "answered": "2",
-        "abandonment_rate": "33%",
-        "service_level": "33%",
+        "abandonment_rate": "33.3%",
+        "service_level": "33.3%",
         "asa_seconds": "25 s",
         "aht_seconds": "2 min 30 s",
         "created": "4",

@@ -161,7 +161,11 @@ def test_the_trend_of_each_figure(client, two_months):
         "10 s",
         "▲ +10 s up by 10 s",
     ]
-    assert row(page, "Average handling time") == ["120 s", "120 s", "= 0 s unchanged"]
+    assert row(page, "Average handling time") == [
+        "2 min 00 s",
+        "2 min 00 s",
+        "= 0 s unchanged",
+    ]
     assert row(page, "Average rating") == ["3.5 / 5", "—", "no comparison"]
     assert row(page, "Satisfied citizens (CSAT)") == ["50%", "—", "no comparison"]
     assert row(page, "Ratings received") == ["2", "0", "▲ +2 up by 2"]
