@@ -328,9 +328,11 @@ def as_title(label: str) -> str:
 
 
 def category_choices(lang: str) -> list[tuple[str, str]]:
-    """Every category the centre's lines offer, as (key, label) in `lang`."""
+    """Every category the centre's lines offer, as (key, label) in `lang`: the
+    labels as a list or a page shows them, standing alone (as_title)."""
     seen: dict[str, str] = {}
     for line in current_lines().lines:
         for key, labels in menu_for(line).categories_for(line):
-            seen.setdefault(key, labels.get(lang) or next(iter(labels.values())))
+            label = labels.get(lang) or next(iter(labels.values()))
+            seen.setdefault(key, as_title(label))
     return sorted(seen.items(), key=lambda item: item[1])

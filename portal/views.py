@@ -20,7 +20,7 @@ from flask_babel import force_locale
 from flask_limiter import RequestLimit
 
 from app.lines import current_lines
-from app.menus import as_title, category_choices
+from app.menus import category_choices
 from app.phone import as_written
 from app.services.followups import commit_and_dispatch
 from portal.filing import WebRequest, file_request
@@ -102,7 +102,7 @@ def _centre_email() -> str | None:
 
 
 def _categories() -> list[tuple[str, str]]:
-    return [(key, as_title(label)) for key, label in category_choices(page_language())]
+    return category_choices(page_language())
 
 
 def _form() -> PublicRequestForm:

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from app.extensions import db
 from app.lines import current_lines
-from app.menus import menu_for
+from app.menus import category_choices
 from app.models import Call, Caller, Recording, Ticket, TicketEvent, User
 from config import ROOT
 
@@ -99,17 +99,11 @@ class Choices:
 
 def choices(language: str) -> Choices:
     lines = current_lines().lines
-    labels: dict[str, list[str]] = {}
-    for line in lines:
-        for key, names in menu_for(line).categories_for(line):
-            label = names.get(language) or names.get("fr") or key
-            if label not in labels.setdefault(key, []):
-                labels[key].append(label)
     agents = db.session.execute(select(User.id, User.email).order_by(User.email))
     return Choices(
         lines=[(line.number, line.name) for line in lines],
         agents=[(row.id, row.email) for row in agents],
-        categories=[(key, " / ".join(names)) for key, names in labels.items()],
+        categories=category_choices(language),  # as the work queue lists them
     )
 
 
@@ -260,11 +254,7 @@ def line_name(number: str | None) -> str | None:
 def category_label(ticket: Ticket, language: str) -> str | None:
     if not ticket.category:
         return None
-    line = current_lines().for_number(ticket.line)
-    for key, names in menu_for(line).categories_for(line):
-        if key == ticket.category:
-            return names.get(language) or names.get("fr") or key
-    return ticket.category
+    return dict(category_choices(language)).get(ticket.category, ticket.category)
 
 
 def duration_text(seconds: int | None) -> str:

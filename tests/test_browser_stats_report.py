@@ -119,7 +119,7 @@ def test_the_report_reads_at_both_widths_and_prints_on_one_a4_page(served):
         )
         assert created.locator("td").all_inner_texts()[:2] == ["66", "41"]
         grown = page.locator("table.report-grown tbody th").all_inner_texts()
-        assert grown[0] == "un retard de traitement d'un dossier"  # +9
+        assert grown[0] == "Un retard de traitement d'un dossier"  # +9
         # The button shows where script runs, and asks the browser to print.
         assert page.locator("button.report-print").is_visible()
         for width in (1280, 390):

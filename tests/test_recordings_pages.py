@@ -226,7 +226,7 @@ def test_player_shows_the_audio_and_the_ticket_with_its_history(client, people):
     assert f'src="/api/recordings/{recording.id}/audio"' in audio
     assert '<script src="/recordings/static/vendor/wavesurfer.js">' in page
     assert '<script src="/static/player.js">' in page  # WaveSurfer.create, no inline
-    assert "un paiement ou un salaire" in page  # the category's label
+    assert "Un paiement ou un salaire" in page  # the category's label
     assert "Nouveau" in page  # the status
     assert CALLER in page
     assert "Numéro vert" in page
