@@ -22,7 +22,6 @@ from app.services.call_times import (
     call_over,
     dial_completed,
     left_queue_unanswered,
-    talk_ended,
 )
 from app.services.calls import (
     apply_status,
@@ -364,9 +363,6 @@ def agent_status() -> tuple[str, int]:
         # Only this call's hold on the agent ends: a late callback of an
         # earlier call never frees an agent who is on a new one.
         release(parent, status_value, talking=True)
-        call = db.session.scalar(select(Call).filter_by(call_sid=parent))
-        if call is not None:
-            talk_ended(call)
     db.session.commit()
     return "", 204
 
