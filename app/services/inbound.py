@@ -33,6 +33,8 @@ START_WORDS = {"start", "unstop", "debut", "reprendre"}
 # "RECOURS 1234-5678": the caller objects to the answer (CONTRACT §8.4).
 APPEAL_WORDS = {"recours", "appeal"}
 REFERENCE = re.compile(r"(?<!\d)(\d{4})[\s\-.]?(\d{4})(?!\d)")
+# A satisfaction rating: one digit alone in the reply (CONTRACT §8.4).
+RATINGS = {"1", "2", "3", "4", "5"}
 MAX_BODY = 1600  # ten segments: anything longer is cut, not refused
 # Set in session.info when no TwiML will carry the reply (a spool replay).
 REPLY_BY_SMS = "reply_by_sms"
@@ -112,8 +114,10 @@ def _awaiting_rating(caller: Caller) -> Ticket | None:
     return row[0]
 
 
-def _after_rating(ticket: Ticket, score: int) -> None:
-    """CONTRACT §8.4: 1 or 2 is an objection (an appeal), 4 or 5 an acceptance."""
+def rate(ticket: Ticket, score: int) -> None:
+    """Record the citizen's rating, by text or by e-mail (inbox/intake.py).
+    CONTRACT §8.4: 1 or 2 is an objection (an appeal), 4 or 5 an acceptance."""
+    ticket.record("rating", "caller", score=score)
     if ticket.status != TicketStatus.RESOLVED:
         return
     if score <= 2:
@@ -175,13 +179,11 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
             ticket.updated_at.astimezone(line.timezone), "long", locale=ticket.language
         )
         return _reply(caller, line, "status_reply", ticket, date=day)
-    if len(words) == 1 and words[0] in {"1", "2", "3", "4", "5"}:
+    if len(words) == 1 and words[0] in RATINGS:
         ticket = _awaiting_rating(caller)
         if ticket is not None:
             inbound.ticket_id = ticket.id
-            score = int(words[0])
-            ticket.record("rating", "caller", score=score)
-            _after_rating(ticket, score)
+            rate(ticket, int(words[0]))
             return _reply(caller, line, "rating_thanks", ticket)
     ticket = open_ticket(
         caller,
