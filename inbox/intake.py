@@ -34,10 +34,9 @@ from app.models import (
     TicketEvent,
     TicketStatus,
 )
-from app.references import InvalidReference, parse_reference
 from app.services import followups
 from app.services.attachments import attachments_dir
-from app.services.inbound import RATINGS, REFERENCE, rate
+from app.services.inbound import RATINGS, rate, references_in
 from app.services.tickets import move, open_ticket
 from inbox.parse import IncomingMail, parse_mail, raw_receipt_key
 
@@ -105,11 +104,7 @@ def _file(mail: IncomingMail) -> Outcome:
 def _ticket_of_reply(mail: IncomingMail) -> Ticket | None:
     """The sender's ticket whose reference the subject carries. To anyone else
     a reference is as unknown as a wrong one: their mail is a new request."""
-    for first, second in REFERENCE.findall(mail.subject):
-        try:
-            reference = parse_reference(first + second)
-        except InvalidReference:
-            continue
+    for reference in references_in(mail.subject):
         ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
         if ticket is not None and mail.sender in _addresses_of(ticket):
             return ticket

@@ -1,7 +1,7 @@
 """What a caller's text asks for: STOP/START, a ticket's status, a rating, or help."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from babel.dates import format_date
 from sqlalchemy import func, select
@@ -82,6 +82,16 @@ def _reply(
     return body
 
 
+def references_in(text: str) -> Iterator[str]:
+    """Each valid reference written in a text (a wrong check digit is skipped),
+    in the order written: an SMS's body, an e-mail's subject (inbox/intake.py)."""
+    for first, second in REFERENCE.findall(text):
+        try:
+            yield parse_reference(first + second)
+        except InvalidReference:
+            continue
+
+
 def _awaiting_rating(caller: Caller) -> Ticket | None:
     """The caller's latest ticket asked for a rating, unless it has had one since.
 
@@ -158,11 +168,7 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
     if opt_out == "START" or (words and words[0] in START_WORDS and len(words) <= 2):
         caller.sms_opt_out = False
         return _reply(caller, line, "opted_in")
-    for first, second in REFERENCE.findall(body):
-        try:
-            reference = parse_reference(first + second)
-        except InvalidReference:
-            continue
+    for reference in references_in(body):
         ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
         if ticket is None or ticket.caller_id != caller.id:
             # Only the phone that filed it hears the status; to any other, the
