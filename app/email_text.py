@@ -8,18 +8,11 @@ from flask import current_app
 from pydantic import BaseModel, ConfigDict, create_model, field_validator
 
 from app.lines import LANGUAGES
+from app.sms_text import FOLLOW_UPS
 from app.yamlmodel import load_model
 
-# The events of config/sms.yaml that reach the ticket's citizen (followups.notify):
-# the ones that answer a text (status_reply, opted_out...) have no e-mail twin.
-TEMPLATES = (
-    "acknowledgment",
-    "assigned",
-    "status_changed",
-    "resolved",
-    "public_note",
-    "satisfaction",
-)
+# The events of config/sms.yaml that reach the ticket's citizen (followups.notify).
+TEMPLATES = FOLLOW_UPS
 PLACEHOLDERS = frozenset({"reference", "status", "note", "line"})
 SUBJECT_MAX = 200  # messages.subject
 

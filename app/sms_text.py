@@ -17,13 +17,19 @@ from app.yamlmodel import load_model
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = (
+# What followups.notify() sends the ticket's citizen: by text, or by e-mail to
+# one who wrote with no number (app/email_text.py has these, and only these).
+FOLLOW_UPS = (
     "acknowledgment",
     "assigned",
     "status_changed",
     "resolved",
     "public_note",
     "satisfaction",
+)
+# Then the answers to a citizen's own text, which have no e-mail twin.
+TEMPLATES = (
+    *FOLLOW_UPS,
     "status_reply",
     "new_ticket",
     "rating_thanks",

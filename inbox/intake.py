@@ -34,10 +34,9 @@ from app.models import (
     TicketEvent,
     TicketStatus,
 )
-from app.references import InvalidReference, parse_reference
 from app.services import followups
 from app.services.attachments import attachments_dir
-from app.services.inbound import REFERENCE
+from app.services.inbound import RATINGS, rate, references_in
 from app.services.tickets import move, open_ticket
 from inbox.parse import IncomingMail, parse_mail, raw_receipt_key
 
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 # The category of a request nobody sorted yet, when the menus have it.
 UNSORTED = "other"
-RATINGS = {"1", "2", "3", "4", "5"}
 
 
 @dataclass(frozen=True)
@@ -106,11 +104,7 @@ def _file(mail: IncomingMail) -> Outcome:
 def _ticket_of_reply(mail: IncomingMail) -> Ticket | None:
     """The sender's ticket whose reference the subject carries. To anyone else
     a reference is as unknown as a wrong one: their mail is a new request."""
-    for first, second in REFERENCE.findall(mail.subject):
-        try:
-            reference = parse_reference(first + second)
-        except InvalidReference:
-            continue
+    for reference in references_in(mail.subject):
         ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
         if ticket is not None and mail.sender in _addresses_of(ticket):
             return ticket
@@ -145,7 +139,7 @@ def _add_reply(ticket: Ticket, mail: IncomingMail) -> None:
     ticket.record("email_received", "caller", message_id=message.id)
     words = mail.text.split()
     if len(words) == 1 and words[0] in RATINGS and _awaits_rating(ticket):
-        _rate(ticket, int(words[0]))
+        rate(ticket, int(words[0]))
     elif ticket.status == TicketStatus.WAITING:
         # The detail the centre waited for, as an SMS reply does (app.services.inbound).
         move(ticket, TicketStatus.IN_PROGRESS, "caller", reason="the caller wrote")
@@ -163,17 +157,6 @@ def _awaits_rating(ticket: Ticket) -> bool:
         )
 
     return last("satisfaction_asked") > last("rating")
-
-
-def _rate(ticket: Ticket, score: int) -> None:
-    """CONTRACT §8.4, as by text: 1 or 2 objects to the answer, 4 or 5 accepts it."""
-    ticket.record("rating", "caller", score=score)
-    if ticket.status != TicketStatus.RESOLVED:
-        return
-    if score <= 2:
-        move(ticket, TicketStatus.REOPENED, "caller", reason="rating", score=score)
-    elif score >= 4:
-        move(ticket, TicketStatus.CLOSED, "caller", reason="rating", score=score)
 
 
 def _new_request(mail: IncomingMail) -> Ticket:

@@ -177,6 +177,24 @@ def test_a_reply_with_the_reference_threads_onto_its_ticket(mailbox, smtp):
     assert len(smtp.mails) == 1  # a reply is not acknowledged again
 
 
+def test_a_mistyped_reference_before_the_right_one_is_skipped(mailbox, smtp):
+    mailbox.deliver(mail().as_bytes())
+    fetch_mail()
+    [ticket] = tickets()
+    typo = ticket.reference[:7] + str((int(ticket.reference[7]) + 1) % 10)
+
+    mailbox.deliver(
+        mail(
+            subject=f"Re: dossier {typo} pardon, {ticket.display_reference}",
+            text="Le compteur porte le numéro 4471.",
+        ).as_bytes()
+    )
+    report = fetch_mail()
+
+    assert dict(report) == {"threaded": 1}
+    assert [t.id for t in tickets()] == [ticket.id]
+
+
 def test_a_reference_from_another_address_files_a_new_request(mailbox, smtp):
     mailbox.deliver(mail().as_bytes())
     fetch_mail()

@@ -182,6 +182,21 @@ def test_export_by_address_holds_the_ticket_the_emails_and_the_file(
     }
 
 
+def test_a_sender_s_hostile_file_name_is_kept_inside_its_folder_of_the_export(
+    runner, tmp_path, person
+):
+    # Folders, "..", a line break and a leading dot: the name the ticket page's
+    # download gives (app.services.attachments.safe_filename), the same here.
+    person.attachment.filename = "../../etc/.cni\r\nawa.pdf"
+    db.session.commit()
+    archive = _export(runner, tmp_path, ADDRESS)
+    file_name = f"attachments/{person.attachment.id}/cni awa.pdf"
+    assert archive.read(file_name) == FILE_DATA
+    [listed] = json.loads(archive.read("attachments.json"))
+    assert listed["filename"] == "../../etc/.cni\r\nawa.pdf"  # as the sender named it
+    assert listed["file"] == file_name
+
+
 def test_a_profile_with_the_address_brings_its_numbers_and_tickets(
     runner, tmp_path, person
 ):

@@ -17,6 +17,7 @@ from app.services.attachments import (
     content_disposition,
     served_type,
 )
+from app.tickets.attachments import kind_in_words
 from inbox.fetch import fetch_mail
 from tests.conftest import CALLER, LINE
 from tests.factories import make_caller, make_ticket, make_user, stored_attachment
@@ -369,3 +370,17 @@ def test_an_emails_files_reach_the_page_and_its_timeline_entry(
     assert "Pièces jointes :" in page
     slip_link = re.search(r'href="([^"]+)" download>bulletin.pdf<', page).group(1)
     assert download(client, slip_link).data == PAY_SLIP
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kind"),
+    [
+        ("Text/Plain; charset=utf-8", "Text"),  # parameters and case, as served_type
+        ("image/svg+xml", "Image"),
+        ("application/x-unknown", "File"),
+        (None, "File"),
+    ],
+)
+def test_a_type_in_words_reads_the_bare_type(app, content_type, kind):
+    with app.test_request_context("/?lang=en"):
+        assert kind_in_words(content_type) == kind

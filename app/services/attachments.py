@@ -84,9 +84,14 @@ def stored_file(attachment: Attachment) -> Path | None:
     return path if path.is_file() else None
 
 
+def bare_type(content_type: str | None) -> str:
+    """The MIME type without its parameters (charset...), lower-case."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 def served_type(content_type: str | None) -> str:
     """The stored type when it is harmless, else application/octet-stream."""
-    bare = (content_type or "").split(";")[0].strip().lower()
+    bare = bare_type(content_type)
     return bare if bare in HARMLESS_TYPES else OPAQUE
 
 

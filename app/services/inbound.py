@@ -1,7 +1,7 @@
 """What a caller's text asks for: STOP/START, a ticket's status, a rating, or help."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from babel.dates import format_date
 from sqlalchemy import func, select
@@ -33,6 +33,8 @@ START_WORDS = {"start", "unstop", "debut", "reprendre"}
 # "RECOURS 1234-5678": the caller objects to the answer (CONTRACT §8.4).
 APPEAL_WORDS = {"recours", "appeal"}
 REFERENCE = re.compile(r"(?<!\d)(\d{4})[\s\-.]?(\d{4})(?!\d)")
+# A satisfaction rating: one digit alone in the reply (CONTRACT §8.4).
+RATINGS = {"1", "2", "3", "4", "5"}
 MAX_BODY = 1600  # ten segments: anything longer is cut, not refused
 # Set in session.info when no TwiML will carry the reply (a spool replay).
 REPLY_BY_SMS = "reply_by_sms"
@@ -80,6 +82,16 @@ def _reply(
     return body
 
 
+def references_in(text: str) -> Iterator[str]:
+    """Each valid reference written in a text (a wrong check digit is skipped),
+    in the order written: an SMS's body, an e-mail's subject (inbox/intake.py)."""
+    for first, second in REFERENCE.findall(text):
+        try:
+            yield parse_reference(first + second)
+        except InvalidReference:
+            continue
+
+
 def _awaiting_rating(caller: Caller) -> Ticket | None:
     """The caller's latest ticket asked for a rating, unless it has had one since.
 
@@ -112,8 +124,10 @@ def _awaiting_rating(caller: Caller) -> Ticket | None:
     return row[0]
 
 
-def _after_rating(ticket: Ticket, score: int) -> None:
-    """CONTRACT §8.4: 1 or 2 is an objection (an appeal), 4 or 5 an acceptance."""
+def rate(ticket: Ticket, score: int) -> None:
+    """Record the citizen's rating, by text or by e-mail (inbox/intake.py).
+    CONTRACT §8.4: 1 or 2 is an objection (an appeal), 4 or 5 an acceptance."""
+    ticket.record("rating", "caller", score=score)
     if ticket.status != TicketStatus.RESOLVED:
         return
     if score <= 2:
@@ -154,11 +168,7 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
     if opt_out == "START" or (words and words[0] in START_WORDS and len(words) <= 2):
         caller.sms_opt_out = False
         return _reply(caller, line, "opted_in")
-    for first, second in REFERENCE.findall(body):
-        try:
-            reference = parse_reference(first + second)
-        except InvalidReference:
-            continue
+    for reference in references_in(body):
         ticket = db.session.scalar(select(Ticket).filter_by(reference=reference))
         if ticket is None or ticket.caller_id != caller.id:
             # Only the phone that filed it hears the status; to any other, the
@@ -175,13 +185,11 @@ def handle_text(form: Mapping[str, str], line: Line, region: str) -> str | None:
             ticket.updated_at.astimezone(line.timezone), "long", locale=ticket.language
         )
         return _reply(caller, line, "status_reply", ticket, date=day)
-    if len(words) == 1 and words[0] in {"1", "2", "3", "4", "5"}:
+    if len(words) == 1 and words[0] in RATINGS:
         ticket = _awaiting_rating(caller)
         if ticket is not None:
             inbound.ticket_id = ticket.id
-            score = int(words[0])
-            ticket.record("rating", "caller", score=score)
-            _after_rating(ticket, score)
+            rate(ticket, int(words[0]))
             return _reply(caller, line, "rating_thanks", ticket)
     ticket = open_ticket(
         caller,

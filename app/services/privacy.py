@@ -19,7 +19,7 @@ from twilio.base.exceptions import TwilioException
 from app.extensions import db
 from app.models import Attachment, Call, Caller, Erasure, Message, Recording, Ticket
 from app.serializers import call_json, event_json, iso, message_json, ticket_json
-from app.services.attachments import stored_file
+from app.services.attachments import safe_filename, stored_file
 from app.services.people import person_of
 
 log = logging.getLogger(__name__)
@@ -259,12 +259,10 @@ def _local_audio(store: AudioStore, recording: Recording) -> Path | None:
 
 
 def _attachment_name(attachment: Attachment) -> str:
-    """Under its id (two files may share a name), with the sender's name made
-    harmless: no folder of its own, no "..", nothing outside attachments/."""
-    name = attachment.filename.replace("/", "_").replace("\\", "_").strip()
-    if name in ("", ".", ".."):
-        name = "file"
-    return f"attachments/{attachment.id}/{name}"
+    """Under its id (two files may share a name), named as the ticket page's
+    download names it: no folder, control character nor leading dot of the
+    sender's, so nothing outside attachments/."""
+    return f"attachments/{attachment.id}/{safe_filename(attachment.filename)}"
 
 
 def _json(data: Any) -> str:

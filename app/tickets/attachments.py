@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from app.models import Attachment
-from app.services.attachments import attachments_of, safe_filename
+from app.services.attachments import attachments_of, bare_type, safe_filename
 
 # A type in words, by the stored MIME type; then by its family (image/...).
 KINDS = {
@@ -49,7 +49,7 @@ class Listed:
 
 
 def kind_in_words(content_type: str | None) -> str:
-    bare = (content_type or "").split(";")[0].strip().lower()
+    bare = bare_type(content_type)
     if bare in KINDS:
         return str(KINDS[bare])
     return str(FAMILIES.get(bare.split("/")[0], OTHER))
