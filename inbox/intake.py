@@ -18,6 +18,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -71,34 +72,46 @@ def take_message(raw: bytes) -> Outcome:
     except IntegrityError:
         return Outcome("known")  # another process took it a moment ago
     outcome = Outcome("failed")
+    # The attachments written to disk for this message: removed again if its
+    # rows are not committed, so no citizen's file is left that nothing names
+    # (the personal-data commands find files through their rows).
+    written: list[Path] = []
     try:
         if mail is not None:
             with db.session.begin_nested():
-                outcome = _file(mail)
+                outcome = _file(mail, written)
+        if outcome.ticket is not None:
+            receipt.ticket_id = outcome.ticket.id
+        followups.commit_and_dispatch()
     except SQLAlchemyError:
+        _remove(written)
         raise  # the database is in trouble: nothing is committed, next run
     except Exception:
+        _remove(written)
         log.exception("e-mail %s could not be filed (kept in the mailbox)", key)
-    if outcome.ticket is not None:
-        receipt.ticket_id = outcome.ticket.id
-    followups.commit_and_dispatch()
+        followups.commit_and_dispatch()  # its receipt: never read again
     return outcome
+
+
+def _remove(files: list[Path]) -> None:
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def _receipt_exists(key: str) -> bool:
     return db.session.scalar(select(ChannelReceipt.id).filter_by(key=key)) is not None
 
 
-def _file(mail: IncomingMail) -> Outcome:
+def _file(mail: IncomingMail, written: list[Path]) -> Outcome:
     if mail.automatic or not mail.sender:
         # An auto-reply to our acknowledgment would otherwise file a request,
         # whose acknowledgment would draw another auto-reply...
         return Outcome("ignored")
     ticket = _ticket_of_reply(mail)
     if ticket is not None:
-        _add_reply(ticket, mail)
+        _add_reply(ticket, mail, written)
         return Outcome("threaded", ticket)
-    return Outcome("new", _new_request(mail))
+    return Outcome("new", _new_request(mail, written))
 
 
 def _ticket_of_reply(mail: IncomingMail) -> Ticket | None:
@@ -134,7 +147,7 @@ def _inbound(ticket: Ticket, mail: IncomingMail) -> Message:
     return message
 
 
-def _add_reply(ticket: Ticket, mail: IncomingMail) -> None:
+def _add_reply(ticket: Ticket, mail: IncomingMail, written: list[Path]) -> None:
     message = _inbound(ticket, mail)
     ticket.record("email_received", "caller", message_id=message.id)
     words = mail.text.split()
@@ -143,7 +156,7 @@ def _add_reply(ticket: Ticket, mail: IncomingMail) -> None:
     elif ticket.status == TicketStatus.WAITING:
         # The detail the centre waited for, as an SMS reply does (app.services.inbound).
         move(ticket, TicketStatus.IN_PROGRESS, "caller", reason="the caller wrote")
-    _keep_files(ticket, mail)
+    _keep_files(ticket, mail, written)
 
 
 def _awaits_rating(ticket: Ticket) -> bool:
@@ -159,7 +172,7 @@ def _awaits_rating(ticket: Ticket) -> bool:
     return last("satisfaction_asked") > last("rating")
 
 
-def _new_request(mail: IncomingMail) -> Ticket:
+def _new_request(mail: IncomingMail, written: list[Path]) -> Ticket:
     line = current_lines().lines[0]
     ticket = open_ticket(
         None,
@@ -174,7 +187,7 @@ def _new_request(mail: IncomingMail) -> Ticket:
     # Before the acknowledgment: it is what tells notify() to write, not text.
     ticket.contact_email = mail.sender[:254]
     _inbound(ticket, mail)
-    _keep_files(ticket, mail)
+    _keep_files(ticket, mail, written)
     followups.acknowledge(ticket)
     return ticket
 
@@ -187,7 +200,7 @@ def _unsorted_category() -> str:
     return UNSORTED if UNSORTED in keys else keys[-1]
 
 
-def _keep_files(ticket: Ticket, mail: IncomingMail) -> None:
+def _keep_files(ticket: Ticket, mail: IncomingMail, written: list[Path]) -> None:
     """Each file within MAIL_ATTACHMENT_MAX_BYTES, under a name we make (the
     sender's name is only shown); a larger one is noted in the history."""
     limit = current_app.config["MAIL_ATTACHMENT_MAX_BYTES"]
@@ -204,6 +217,7 @@ def _keep_files(ticket: Ticket, mail: IncomingMail) -> None:
             continue
         key = secrets.token_hex(16)
         folder.mkdir(parents=True, exist_ok=True)
+        written.append(folder / key)
         (folder / key).write_bytes(file.data)
         db.session.add(
             Attachment(

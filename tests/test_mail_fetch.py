@@ -389,10 +389,10 @@ def test_one_bad_message_does_not_stop_the_others(mailbox, smtp, monkeypatch, ca
 
     real = inbox.intake._new_request
 
-    def fragile(incoming):
+    def fragile(incoming, written):
         if "piège" in incoming.subject:
             raise ValueError("something unexpected in this one")
-        return real(incoming)
+        return real(incoming, written)
 
     monkeypatch.setattr(inbox.intake, "_new_request", fragile)
     bad = mail(subject="Un piège")
@@ -411,6 +411,29 @@ def test_one_bad_message_does_not_stop_the_others(mailbox, smtp, monkeypatch, ca
         (f"email:{mail_id(tickets()[0])}", False),
     ]
     assert bad["Message-ID"] in caplog.text
+
+
+def test_a_message_not_filed_leaves_no_file_behind(mailbox, smtp, monkeypatch):
+    # Its attachment was written before the failure: with no row naming it,
+    # no page nor erasure would ever find the citizen's file again.
+    import inbox.intake
+
+    def failing(ticket):
+        raise ValueError("the acknowledgment could not be written")
+
+    monkeypatch.setattr(inbox.intake.followups, "acknowledge", failing)
+    message = mail()
+    message.add_attachment(
+        b"%PDF-1.4 bulletin", maintype="application", subtype="pdf", filename="b.pdf"
+    )
+    mailbox.deliver(message.as_bytes())
+
+    assert dict(fetch_mail()) == {"failed": 1}
+
+    assert count(Ticket) == 0
+    assert count(Attachment) == 0
+    folder = attachments_dir()
+    assert not folder.exists() or list(folder.iterdir()) == []
 
 
 def mail_id(ticket: Ticket) -> str:
