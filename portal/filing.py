@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from app.lines import current_lines
 from app.models import Ticket
-from app.services import followups
 from app.services.callers import caller_for
 from app.services.people import person_of
 from app.services.tickets import open_ticket
@@ -39,7 +38,7 @@ def file_request(request: WebRequest) -> Ticket:
         person = person_of(caller.phone_e164)
         if person is not None and person.root.name is None:
             person.root.name = request.name
-    ticket = open_ticket(
+    return open_ticket(
         caller,
         CHANNEL,
         request.category,
@@ -47,9 +46,5 @@ def file_request(request: WebRequest) -> Ticket:
         current_lines().lines[0].number,
         request.language,
         "caller",
-        acknowledge=False,
+        contact_email=request.email,
     )
-    # Set before the acknowledgment is queued, so the outbox sees where to write.
-    ticket.contact_email = request.email
-    followups.acknowledge(ticket)
-    return ticket
