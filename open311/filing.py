@@ -11,7 +11,7 @@ from app.lines import current_lines
 from app.models import Ticket, User
 from app.phone import to_e164
 from app.services.followups import commit_and_dispatch
-from app.services.people import caller_for
+from app.services.people import caller_for, fill_blanks
 from app.services.tickets import open_ticket
 
 # The spec's own limit on a description.
@@ -86,14 +86,12 @@ def file_request(filing: Filing, user: User, language: str | None) -> Ticket:
     """Open the ticket, acknowledge it and commit; the reference is its id."""
     line = current_lines().lines[0]
     caller = caller_for(filing.phone)
-    if caller is not None:
-        # A profile is the citizen's own: filled in only where it is blank.
-        caller.name = caller.name or filing.name
-        caller.email = caller.email or filing.email
+    profile = None if caller is None else fill_blanks(caller, filing.name, filing.email)
     description = filing.description
     if filing.whereabouts:
         description += f"\n\n{filing.whereabouts}"
-    if filing.name and (caller is None or caller.name != filing.name):
+    # A name the profile does not hold stays with the request, for staff.
+    if filing.name and (profile is None or profile.name != filing.name):
         description += f"\n\n{filing.name}"
     ticket = open_ticket(
         caller,

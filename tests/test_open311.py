@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Role, Ticket
 from open311.answers import xml_document
-from tests.factories import make_token, make_user
+from tests.factories import make_caller, make_token, make_user
 
 BASE = "/open311/v2"
 SERVICE_FIELDS = [
@@ -182,6 +182,30 @@ def test_a_form_encoded_request_becomes_an_acknowledged_web_ticket(
     # The acknowledgment every channel sends (CONTRACT §9).
     assert [text["to"] for text in sms.sent] == ["+2290197000001"]
     assert ticket.display_reference in sms.sent[0]["body"]
+
+
+def test_a_second_number_fills_the_person_s_profile_and_renames_no_one(client, api_key):
+    root = make_caller("+2290196000000")
+    root.name = "Awa Dossou"
+    make_caller("+2290197000001").person_id = root.id
+    db.session.commit()
+
+    file_request(
+        client,
+        api_key=api_key,
+        service_code="pension",
+        description="Ma pension de novembre n'est pas arrivée.",
+        phone="97 00 00 01",
+        email="Awa@Example.org",
+        first_name="Intrus",
+    )
+
+    ticket = only_ticket()
+    # The profile lives on the root number (CONTRACT §8.5): its blank e-mail
+    # is filled, its name kept; the other name stays on the request.
+    assert (root.name, root.email) == ("Awa Dossou", "awa@example.org")
+    assert (ticket.caller.name, ticket.caller.email) == (None, None)
+    assert ticket.description == "Ma pension de novembre n'est pas arrivée.\n\nIntrus"
 
 
 def test_a_json_request_with_an_email_only_answers_in_xml(client, api_key, sms):

@@ -202,6 +202,17 @@ def test_a_name_never_replaces_the_one_the_centre_knows(client):
     assert tickets()[0].caller.name == "Awa Dossou"
 
 
+def test_a_name_from_another_number_goes_on_the_person_s_profile(client):
+    root = make_caller("+2290196000000")
+    make_caller(CALLER).person_id = root.id
+    db.session.commit()
+
+    client.post("/public/request", data={**GOOD, "phone": CALLER, "name": "Awa"})
+
+    # The profile lives on the root number (CONTRACT §8.5), not on this one.
+    assert (root.name, tickets()[0].caller.name) == ("Awa", None)
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "error"),
     [
