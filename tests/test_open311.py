@@ -401,6 +401,20 @@ def xml_error(response) -> tuple[int, str]:
             {"service_code": "delay", "description": "x", "email": "a@b"},
             "email is not an e-mail address",
         ),
+        # The profile's rules (app.services.people), since it may go there.
+        (
+            {"service_code": "delay", "description": "x", "email": "a@b..bj"},
+            "email is not an e-mail address",
+        ),
+        (
+            {
+                "service_code": "delay",
+                "description": "x",
+                "phone": "+22997000001",
+                "first_name": "Awa\u202e",
+            },
+            "first_name and last_name must be plain text",
+        ),
     ],
 )
 def test_a_missing_or_bad_field_is_400_in_both_formats(
