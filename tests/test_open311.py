@@ -10,9 +10,10 @@ from babel.dates import format_date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Role, Ticket
+from app.models import Role, Service, Ticket
 from open311.answers import xml_document
 from tests.factories import make_caller, make_token, make_user
+from tests.test_queries import counting
 
 BASE = "/open311/v2"
 SERVICE_FIELDS = [
@@ -482,6 +483,33 @@ def test_unknown_requests_formats_and_addresses_are_404(client):
         404,
         "no such Open311 resource",
     )
+
+
+def test_a_list_is_one_query_however_many_ids(client, api_key):
+    references = [
+        file_request(
+            client,
+            api_key=api_key,
+            service_code="delay",
+            description="Une demande.",
+            phone="+22997000003",
+        ).get_json()[0]["service_request_id"]
+        for _ in range(3)
+    ]
+    for number, ticket in enumerate(db.session.scalars(select(Ticket))):
+        ticket.service = Service(key=f"s{number}", name=f"Service {number}")
+    db.session.commit()
+    db.session.expunge_all()  # nothing already loaded
+    ids = ",".join([*references, "1234-5674", "oops"])
+    with counting() as statements:
+        rows = client.get(f"{BASE}/requests.json?service_request_id={ids}").get_json()
+    assert [row["service_request_id"] for row in rows] == references
+    assert sorted(row["agency_responsible"] for row in rows) == [
+        "Service 0",
+        "Service 1",
+        "Service 2",
+    ]
+    assert len(statements) == 1  # the tickets with their services
 
 
 def test_a_list_needs_ids(client):
