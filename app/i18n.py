@@ -16,6 +16,16 @@ def select_locale() -> str:
     return request.accept_languages.best_match(languages) or languages[0]
 
 
+def address_language() -> str:
+    """A public page's language: from its address alone (?lang=en), French
+    otherwise, never the session or the browser, so that a page a shared cache
+    keeps is right for everyone who asks for it by that address."""
+    asked = request.args.get("lang")
+    if asked in current_app.config["LANGUAGES"]:
+        return asked
+    return current_app.config["BABEL_DEFAULT_LOCALE"]  # French
+
+
 def this_page_in(lang: str) -> str:
     """This page's address in another language: same path, same filters."""
     args = request.args.to_dict(flat=False)

@@ -327,12 +327,16 @@ def as_title(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
+def category_label(labels: dict[str, str], lang: str) -> str:
+    """A category's label in `lang`, else in the first language its menu has."""
+    return labels.get(lang) or next(iter(labels.values()))
+
+
 def category_choices(lang: str) -> list[tuple[str, str]]:
     """Every category the centre's lines offer, as (key, label) in `lang`: the
     labels as a list or a page shows them, standing alone (as_title)."""
     seen: dict[str, str] = {}
     for line in current_lines().lines:
         for key, labels in menu_for(line).categories_for(line):
-            label = labels.get(lang) or next(iter(labels.values()))
-            seen.setdefault(key, as_title(label))
+            seen.setdefault(key, as_title(category_label(labels, lang)))
     return sorted(seen.items(), key=lambda item: item[1])

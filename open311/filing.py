@@ -1,7 +1,6 @@
 """A service request posted by an integrator becomes a ticket like any other:
 same reference, acknowledgment, deadlines and tracking (CONTRACT §9)."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,15 +10,17 @@ from app.lines import current_lines
 from app.models import Ticket, User
 from app.phone import to_e164
 from app.services.followups import commit_and_dispatch
-from app.services.people import caller_for
+from app.services.people import (
+    MAX_NAME,
+    caller_for,
+    clean_email,
+    clean_name,
+    fill_blanks,
+)
 from app.services.tickets import open_ticket
 
 # The spec's own limit on a description.
 DESCRIPTION_MAX = 4000
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# The models' column widths.
-EMAIL_MAX = 254
-NAME_MAX = 120
 # The API's tickets list no Open311 channel: a portal's request is a web one.
 CHANNEL = "web"
 
@@ -61,14 +62,20 @@ def read_filing(values: Mapping[str, object], codes: set[str]) -> Filing:
         phone = to_e164(raw_phone, current_app.config["DEFAULT_REGION"])
         if phone is None:
             raise FilingError("phone is not a phone number")
-    email = _field(values, "email").lower() or None
-    if email and (len(email) > EMAIL_MAX or not EMAIL.fullmatch(email)):
-        raise FilingError("email is not an e-mail address")
+    try:
+        # The profile's own rules (app.services.people): it may end up there.
+        email = clean_email(_field(values, "email").lower())
+    except ValueError:
+        raise FilingError("email is not an e-mail address") from None
     if phone is None and email is None:
         raise FilingError("phone or email is required")
     name = " ".join(
         part for part in (_field(values, "first_name"), _field(values, "last_name"))
-    ).strip()
+    )
+    try:
+        name = clean_name(name[:MAX_NAME])
+    except ValueError:
+        raise FilingError("first_name and last_name must be plain text") from None
     where = [_field(values, "address_string")]
     if _field(values, "lat") and _field(values, "long"):
         where.append(f"{_field(values, 'lat')}, {_field(values, 'long')}")
@@ -77,7 +84,7 @@ def read_filing(values: Mapping[str, object], codes: set[str]) -> Filing:
         description=description,
         phone=phone,
         email=email,
-        name=name[:NAME_MAX] or None,
+        name=name,
         whereabouts=" — ".join(part for part in where if part)[:300] or None,
     )
 
@@ -86,14 +93,12 @@ def file_request(filing: Filing, user: User, language: str | None) -> Ticket:
     """Open the ticket, acknowledge it and commit; the reference is its id."""
     line = current_lines().lines[0]
     caller = caller_for(filing.phone)
-    if caller is not None:
-        # A profile is the citizen's own: filled in only where it is blank.
-        caller.name = caller.name or filing.name
-        caller.email = caller.email or filing.email
+    profile = None if caller is None else fill_blanks(caller, filing.name, filing.email)
     description = filing.description
     if filing.whereabouts:
         description += f"\n\n{filing.whereabouts}"
-    if filing.name and (caller is None or caller.name != filing.name):
+    # A name the profile does not hold stays with the request, for staff.
+    if filing.name and (profile is None or profile.name != filing.name):
         description += f"\n\n{filing.name}"
     ticket = open_ticket(
         caller,

@@ -11,7 +11,7 @@ from flask_babel import format_date, gettext
 
 from app.labels import STATUSES, centre_zone
 from app.lines import current_lines
-from app.menus import as_title, menu_for
+from app.menus import as_title, category_label, menu_for
 from app.models import Ticket
 
 # The spec's two statuses: a request is closed once answered (CONTRACT §9.4).
@@ -24,7 +24,7 @@ def categories(lang: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for line in current_lines().lines:
         for key, labels in menu_for(line).categories_for(line):
-            label = as_title(labels.get(lang) or next(iter(labels.values())))
+            label = as_title(category_label(labels, lang))
             found.setdefault(key, (label, line.name))
     return found
 

@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 from app.lines import current_lines
 from app.models import Ticket
-from app.services import followups
 from app.services.callers import caller_for
-from app.services.people import person_of
+from app.services.people import fill_blanks
 from app.services.tickets import open_ticket
 
 CHANNEL = "web"
@@ -35,11 +34,9 @@ def file_request(request: WebRequest) -> Ticket:
     ticket is where the answer goes and what the status look-up accepts.
     """
     caller = caller_for(request.phone)
-    if caller is not None and request.name:
-        person = person_of(caller.phone_e164)
-        if person is not None and person.root.name is None:
-            person.root.name = request.name
-    ticket = open_ticket(
+    if caller is not None:
+        fill_blanks(caller, request.name)
+    return open_ticket(
         caller,
         CHANNEL,
         request.category,
@@ -47,9 +44,5 @@ def file_request(request: WebRequest) -> Ticket:
         current_lines().lines[0].number,
         request.language,
         "caller",
-        acknowledge=False,
+        contact_email=request.email,
     )
-    # Set before the acknowledgment is queued, so the outbox sees where to write.
-    ticket.contact_email = request.email
-    followups.acknowledge(ticket)
-    return ticket

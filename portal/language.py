@@ -1,20 +1,14 @@
-"""The language of a public page: from its address alone (?lang=en), French
-otherwise, never the session or the browser, so a cached page is right for
-everyone who asks for it by that address (as stats/public.py does)."""
+"""The language of a public page: from its address alone (app.i18n's
+address_language, which the public figures use too)."""
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask_babel import force_locale
 
-
-def page_language() -> str:
-    asked = request.args.get("lang")
-    if asked in current_app.config["LANGUAGES"]:
-        return asked
-    return current_app.config["BABEL_DEFAULT_LOCALE"]  # French
+from app.i18n import address_language as page_language
 
 
 def lang_arg() -> str | None:

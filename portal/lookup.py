@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import Ticket
 from app.phone import to_e164
 from app.references import InvalidReference, parse_reference
-from app.services.people import numbers_of_phone
+from app.services.ticket_list import by_phone
 
 # Matches no ticket: stands in for a part of the question that cannot match.
 NOTHING = ""
@@ -36,7 +36,7 @@ def filed_ticket(reference: str, contact: str, region: str) -> Ticket | None:
         select(Ticket).where(
             Ticket.reference == _reference(reference),
             or_(
-                Ticket.caller_id.in_(numbers_of_phone(phone)),
+                by_phone(phone),
                 func.lower(Ticket.contact_email) == email,
             ),
         )

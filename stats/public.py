@@ -21,6 +21,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from app.i18n import address_language
 from app.labels import centre_zone, label
 from app.models.types import utcnow
 from app.services import stats
@@ -67,13 +68,6 @@ def public_months() -> tuple[list[PublicMonth], list[str], list[str]]:
         for first in months
     ]
     return published, channels, categories
-
-
-def _language() -> str:
-    asked = request.args.get("lang")
-    if asked in current_app.config["LANGUAGES"]:
-        return asked
-    return current_app.config["BABEL_DEFAULT_LOCALE"]  # French
 
 
 def _wants_json() -> bool:
@@ -151,9 +145,8 @@ def _answer(
 
 @bp.get("/public/stats")
 def figures() -> Response:
-    # The language comes from the address alone, never the session or the
-    # browser: the answer must be the same for everyone who asks it this way.
-    with force_locale(_language()):
+    # The answer must be the same for everyone who asks it by this address.
+    with force_locale(address_language()):
         response = _answer(*public_months())
     response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
     response.vary.add("Accept")

@@ -10,9 +10,10 @@ from babel.dates import format_date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Role, Ticket
+from app.models import Role, Service, Ticket
 from open311.answers import xml_document
-from tests.factories import make_token, make_user
+from tests.factories import make_caller, make_token, make_user
+from tests.test_queries import counting
 
 BASE = "/open311/v2"
 SERVICE_FIELDS = [
@@ -182,6 +183,30 @@ def test_a_form_encoded_request_becomes_an_acknowledged_web_ticket(
     # The acknowledgment every channel sends (CONTRACT §9).
     assert [text["to"] for text in sms.sent] == ["+2290197000001"]
     assert ticket.display_reference in sms.sent[0]["body"]
+
+
+def test_a_second_number_fills_the_person_s_profile_and_renames_no_one(client, api_key):
+    root = make_caller("+2290196000000")
+    root.name = "Awa Dossou"
+    make_caller("+2290197000001").person_id = root.id
+    db.session.commit()
+
+    file_request(
+        client,
+        api_key=api_key,
+        service_code="pension",
+        description="Ma pension de novembre n'est pas arrivée.",
+        phone="97 00 00 01",
+        email="Awa@Example.org",
+        first_name="Intrus",
+    )
+
+    ticket = only_ticket()
+    # The profile lives on the root number (CONTRACT §8.5): its blank e-mail
+    # is filled, its name kept; the other name stays on the request.
+    assert (root.name, root.email) == ("Awa Dossou", "awa@example.org")
+    assert (ticket.caller.name, ticket.caller.email) == (None, None)
+    assert ticket.description == "Ma pension de novembre n'est pas arrivée.\n\nIntrus"
 
 
 def test_a_json_request_with_an_email_only_answers_in_xml(client, api_key, sms):
@@ -377,6 +402,20 @@ def xml_error(response) -> tuple[int, str]:
             {"service_code": "delay", "description": "x", "email": "a@b"},
             "email is not an e-mail address",
         ),
+        # The profile's rules (app.services.people), since it may go there.
+        (
+            {"service_code": "delay", "description": "x", "email": "a@b..bj"},
+            "email is not an e-mail address",
+        ),
+        (
+            {
+                "service_code": "delay",
+                "description": "x",
+                "phone": "+22997000001",
+                "first_name": "Awa\u202e",
+            },
+            "first_name and last_name must be plain text",
+        ),
     ],
 )
 def test_a_missing_or_bad_field_is_400_in_both_formats(
@@ -444,6 +483,33 @@ def test_unknown_requests_formats_and_addresses_are_404(client):
         404,
         "no such Open311 resource",
     )
+
+
+def test_a_list_is_one_query_however_many_ids(client, api_key):
+    references = [
+        file_request(
+            client,
+            api_key=api_key,
+            service_code="delay",
+            description="Une demande.",
+            phone="+22997000003",
+        ).get_json()[0]["service_request_id"]
+        for _ in range(3)
+    ]
+    for number, ticket in enumerate(db.session.scalars(select(Ticket))):
+        ticket.service = Service(key=f"s{number}", name=f"Service {number}")
+    db.session.commit()
+    db.session.expunge_all()  # nothing already loaded
+    ids = ",".join([*references, "1234-5674", "oops"])
+    with counting() as statements:
+        rows = client.get(f"{BASE}/requests.json?service_request_id={ids}").get_json()
+    assert [row["service_request_id"] for row in rows] == references
+    assert sorted(row["agency_responsible"] for row in rows) == [
+        "Service 0",
+        "Service 1",
+        "Service 2",
+    ]
+    assert len(statements) == 1  # the tickets with their services
 
 
 def test_a_list_needs_ids(client):

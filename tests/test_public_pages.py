@@ -11,7 +11,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Ticket
+from app.models import Message, Ticket
 from app.services import sla_clock
 from tests.conftest import CALLER
 from tests.factories import make_caller, make_ticket
@@ -164,6 +164,11 @@ def test_a_request_with_an_e_mail_only_has_no_caller(client, sms):
     assert ticket.caller is None
     assert ticket.contact_email == "Awa.Dossou@example.org"
     assert sms.sent == []
+    # The acknowledgment goes to the address, like any channel's (open_ticket).
+    assert [
+        (message.channel, message.to_number, message.template)
+        for message in db.session.scalars(select(Message))
+    ] == [("email", "Awa.Dossou@example.org", "acknowledgment")]
     words = main_text(response)
     assert "Vous recevez la référence par e-mail à Awa.Dossou@example.org." in words
     assert "par SMS" not in words
@@ -195,6 +200,17 @@ def test_a_name_never_replaces_the_one_the_centre_knows(client):
     client.post("/public/request", data={**GOOD, "phone": CALLER, "name": "Intrus"})
 
     assert tickets()[0].caller.name == "Awa Dossou"
+
+
+def test_a_name_from_another_number_goes_on_the_person_s_profile(client):
+    root = make_caller("+2290196000000")
+    make_caller(CALLER).person_id = root.id
+    db.session.commit()
+
+    client.post("/public/request", data={**GOOD, "phone": CALLER, "name": "Awa"})
+
+    # The profile lives on the root number (CONTRACT §8.5), not on this one.
+    assert (root.name, tickets()[0].caller.name) == ("Awa", None)
 
 
 @pytest.mark.parametrize(

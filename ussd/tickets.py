@@ -10,7 +10,7 @@ from app.lines import Line
 from app.models import ChannelReceipt, Ticket
 from app.references import InvalidReference, parse_reference
 from app.services.callers import caller_for
-from app.services.people import numbers_of_phone
+from app.services.ticket_list import by_phone
 from app.services.tickets import open_ticket
 
 KEY_PREFIX = "ussd:"
@@ -71,8 +71,5 @@ def ticket_of_phone(typed: str, phone: str | None) -> Ticket | None:
     except InvalidReference:
         return None
     return db.session.scalar(
-        select(Ticket).where(
-            Ticket.reference == reference,
-            Ticket.caller_id.in_(numbers_of_phone(phone)),
-        )
+        select(Ticket).where(Ticket.reference == reference, by_phone(phone))
     )

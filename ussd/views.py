@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
 from app.lines import LANGUAGES, Line, current_lines
-from app.menus import as_title, menu_for
+from app.menus import as_title, category_label, menu_for
 from app.phone import to_e164
 from app.references import format_reference
 from app.services.followups import commit_and_dispatch
@@ -58,7 +58,7 @@ def _menu(line: Line) -> UssdMenu:
     voice_menu = menu_for(line)
     lang = voice_menu.language(current_app.config["USSD_LANGUAGE"], line.language)
     categories = tuple(
-        (key, as_title(labels.get(lang) or next(iter(labels.values()))))
+        (key, as_title(category_label(labels, lang)))
         for key, labels in voice_menu.categories_for(line)
     )
     hours = spoken_hours(line.hours, lang) if line.hours is not None else ""

@@ -66,6 +66,18 @@ def caller_for(phone_e164: str | None) -> Caller | None:
     return caller
 
 
+def fill_blanks(caller: Caller, name: str | None, email: str | None = None) -> Caller:
+    """The person's profile (on their root number), given `name` and `email`
+    only where it has none: whoever files from a phone, on the web or
+    through a portal, cannot rename the person it belongs to."""
+    root = caller
+    if caller.person_id is not None:
+        root = db.session.get_one(Caller, caller.person_id)
+    root.name = root.name or name
+    root.email = root.email or email
+    return root
+
+
 # --- who is one person -------------------------------------------------------------
 
 
